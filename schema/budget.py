@@ -1,0 +1,167 @@
+"""Refuses documents that cost far more to validate than they can be worth.
+
+graphql-core's check that fields can be merged compares every pair of selections with the same
+response key: 300 copies of one field took 450 ms to validate here, inside the token limit. No
+client needs a field repeated more than a few times in one selection set, nor hundreds of
+fields in one document, directly or through fragments. This counts both, with each fragment
+measured once, before validation runs.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    validate,
+)
+from strawberry.extensions import SchemaExtension
+
+
+class _Cost:
+    """Sizes of a document with every fragment expanded, each fragment measured once.
+
+    Counting the expansion, not the text, is what bounds the rules that walk it: a few hundred
+    bytes of fragments spreading each other five times over expand to millions of fields, and
+    graphql-core's and Strawberry's rules would walk every one of them.
+    """
+
+    def __init__(self, document: DocumentNode) -> None:
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        self.most_repeated = 0
+        self._sizes: dict[str, int] = {}
+        self._keys: dict[str, Counter[str]] = {}
+        self._open: set[str] = set()
+
+    def fields(self, selection_set: SelectionSetNode | None, merged: bool = True) -> int:
+        """How many fields the selection set holds once expanded; checks repeats on the way.
+
+        `merged` is False for the body of a fragment, whose keys its parent already counted.
+        """
+        if selection_set is None:
+            return 0
+        if merged:
+            keys = self.keys(selection_set)
+            if keys:
+                self.most_repeated = max(self.most_repeated, max(keys.values()))
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                total += 1 + self.fields(selection.selection_set)
+            elif isinstance(selection, InlineFragmentNode):
+                total += self.fields(selection.selection_set, merged=False)
+            elif isinstance(selection, FragmentSpreadNode):
+                total += self._fragment_size(selection.name.value)
+        return total
+
+    def keys(self, selection_set: SelectionSetNode) -> Counter[str]:
+        """Response keys of one merged selection set: its fields and its fragments' fields."""
+        keys: Counter[str] = Counter()
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                keys[(selection.alias or selection.name).value] += 1
+            elif isinstance(selection, InlineFragmentNode):
+                keys.update(self.keys(selection.selection_set))
+            elif isinstance(selection, FragmentSpreadNode):
+                keys.update(self._fragment_keys(selection.name.value))
+        return keys
+
+    def _fragment_size(self, name: str) -> int:
+        if name not in self._sizes:
+            fragment = self.fragments.get(name)
+            if fragment is None or name in self._open:
+                return 0  # unknown or cyclic: validation refuses it
+            self._open.add(name)
+            self._sizes[name] = self.fields(fragment.selection_set, merged=False)
+            self._open.discard(name)
+        return self._sizes[name]
+
+    def _fragment_keys(self, name: str) -> Counter[str]:
+        if name not in self._keys:
+            fragment = self.fragments.get(name)
+            if fragment is None or name in self._open:
+                return Counter()
+            self._open.add(name)
+            self._keys[name] = self.keys(fragment.selection_set)
+            self._open.discard(name)
+        return self._keys[name]
+
+
+def over_budget(document: DocumentNode, max_fields: int, max_repeats: int) -> str | None:
+    """Why the document is refused, or None."""
+    cost = _Cost(document)
+    fields = 0
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            fields += cost.fields(definition.selection_set)
+        elif isinstance(definition, FragmentDefinitionNode):
+            # Unused fragments are validated too, so they count once each.
+            cost.fields(definition.selection_set)
+        if fields > max_fields:
+            break
+    if fields > max_fields:
+        return f"The document selects over {max_fields} fields once its fragments are expanded."
+    if cost.most_repeated > max_repeats:
+        return f"A field is repeated more than {max_repeats} times in one selection set."
+    return None
+
+
+def _ambiguous(document: DocumentNode, operation_name: str | None) -> bool:
+    """Whether the request leaves open which of several operations to run."""
+    if operation_name is not None:
+        return False
+    operations = (d for d in document.definitions if isinstance(d, OperationDefinitionNode))
+    return next(operations, None) is not None and next(operations, None) is not None
+
+
+@functools.lru_cache(maxsize=256)
+def _validate(
+    schema: GraphQLSchema, document: DocumentNode, rules: tuple[Any, ...]
+) -> list[GraphQLError]:
+    # Documents come from Strawberry's parser cache: one query text, one node, one entry.
+    return validate(schema, document, rules)
+
+
+class BudgetedValidation(SchemaExtension):
+    """Validation, cached, behind the budget: over-budget documents are never validated."""
+
+    def __init__(self, max_fields: int, max_repeats: int) -> None:
+        self.max_fields = max_fields
+        self.max_repeats = max_repeats
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None and context.pre_execution_errors is None:
+            reason = over_budget(document, self.max_fields, self.max_repeats)
+            if reason is not None:
+                errors = [GraphQLError(reason, extensions={"code": "QUERY_TOO_COMPLEX"})]
+            elif _ambiguous(document, getattr(context, "_provided_operation_name", None)):
+                # Strawberry's operation_name falls back to the first operation, so graphql-core
+                # would never see the name missing and would run that one.
+                errors = [
+                    GraphQLError(
+                        "Must provide operation name if query contains multiple operations.",
+                        extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
+                    )
+                ]
+            else:
+                errors = _validate(
+                    context.schema._schema, document, tuple(context.validation_rules)
+                )
+            # Errors set here make Strawberry skip its own validation.
+            context.pre_execution_errors = errors
+        yield

@@ -1,0 +1,38 @@
+"""A time limit on each operation's execution."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
+
+from schema.errors import QueryTooComplex
+
+
+class ExecutionDeadline(SchemaExtension):
+    """Cancels an operation whose execution outlasts `seconds` (QUERY_TOO_COMPLEX).
+
+    It wraps the execution of queries and mutations; subscriptions are left alone.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        if self.execution_context.operation_type is OperationType.SUBSCRIPTION:
+            # A subscription's setup is bounded by the statement timeout; under a reconnect
+            # storm it may queue for long, and failing it would only make clients retry.
+            yield
+            return
+        deadline = asyncio.timeout(self.seconds)
+        try:
+            async with deadline:
+                yield
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # someone else's timeout (say, waiting for a connection)
+            raise QueryTooComplex(
+                f"The operation took longer than {round(self.seconds * 1000)} ms."
+            ) from None

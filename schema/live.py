@@ -1,0 +1,223 @@
+"""Shared execution of live subscriptions: one execution per event and query shape.
+
+Strawberry (through graphql-core) executes a subscription's selection set once per event per
+subscriber. With thousands of dashboards watching one workspace with the same query, that is
+thousands of identical executions per status change. Here, subscribers whose operation has the
+same document and the same values for the variables the selection uses share one execution
+per event; each subscriber then only frames and sends the encoded payload.
+
+The transport opts in per operation: before Strawberry starts the operation it sets
+`LIVE_OPERATION` (the operation's id, its raw variables and how to send a payload). The
+resolver finds it, hands its subscriber to `LiveExecutor.deliver`, and returns a stream that
+never yields, so parsing, validation, limits and authorization stay Strawberry's and ours as
+for any operation. Without the mark (another transport), the generic path runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    VariableNode,
+    execute,
+    visit,
+)
+from graphql.language import Visitor
+from strawberry.types import Info
+
+from db.fanout import Subscriber
+from db.records import RunEvent
+
+log = logging.getLogger(__name__)
+
+PayloadSender = Callable[[bytes], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class LiveOperation:
+    """What the transport tells the resolver about the operation it is starting."""
+
+    id: str
+    variables: dict[str, Any] | None
+    # Sends one event's encoded payload ({"data": ...}) framed for this operation.
+    send: PayloadSender
+
+
+LIVE_OPERATION: contextvars.ContextVar[LiveOperation | None] = contextvars.ContextVar(
+    "live_operation", default=None
+)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """An operation as far as its payloads are concerned."""
+
+    document: DocumentNode
+    operation_name: str | None
+    variables: dict[str, Any]
+    key: tuple[Any, ...]
+
+
+class _VariablesUsed(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def enter_variable(self, node: VariableNode, *_: Any) -> None:
+        self.names.add(node.name.value)
+
+
+def _payload_variables(operation: OperationDefinitionNode, document: DocumentNode) -> set[str]:
+    """Variables used inside the root field's selection (its own arguments only filter)."""
+    used = _VariablesUsed()
+    root = operation.selection_set.selections[0]
+    if isinstance(root, FieldNode) and root.selection_set is not None:
+        visit(root.selection_set, used)
+    # Fragments may be spread anywhere below; their variables count too.
+    for definition in document.definitions:
+        if not isinstance(definition, OperationDefinitionNode):
+            visit(definition, used)
+    return used.names
+
+
+def _is_single_root_field(selection_set: SelectionSetNode) -> bool:
+    selections = selection_set.selections
+    return (
+        len(selections) == 1
+        and isinstance(selections[0], FieldNode)
+        and not isinstance(selections[0], (FragmentSpreadNode, InlineFragmentNode))
+        and not selections[0].directives
+    )
+
+
+@dataclass
+class LiveExecutor:
+    """Executes subscription payloads once per (shape, event) and hands them out."""
+
+    schema: Any
+    # Builds the context a shared execution runs with (no viewer: the event is in the
+    # workspace every sharing subscriber was authorized for, and nested fields stay in it).
+    make_context: Callable[[], Any]
+    cache_size: int = 4096
+    # Payloads being executed, and payloads done (most subscribers find theirs here).
+    _pending: dict[tuple[Any, ...], asyncio.Task[bytes]] = field(default_factory=dict)
+    _ready: OrderedDict[tuple[Any, ...], bytes] = field(default_factory=OrderedDict)
+    _variables_used: dict[int, tuple[DocumentNode, set[str]]] = field(default_factory=dict)
+    executions: int = 0
+
+    def shape(self, info: Info[Any, Any], raw_variables: dict[str, Any] | None) -> Shape | None:
+        """The shape of the resolving operation, or None when it cannot be shared."""
+        operation = info.operation
+        if not _is_single_root_field(operation.selection_set):
+            return None
+        document = DocumentNode(definitions=(operation, *info._raw_info.fragments.values()))
+        cached = self._variables_used.get(id(operation))
+        if cached is None or cached[0].definitions[0] is not operation:
+            cached = (document, _payload_variables(operation, document))
+            self._variables_used[id(operation)] = cached
+            if len(self._variables_used) > self.cache_size:
+                self._variables_used.pop(next(iter(self._variables_used)))
+        document, names = cached
+        variables = raw_variables or {}
+        # Only the variables the selection uses tell payloads apart; the root field's own
+        # arguments (workspace, filters, cursor) only decide which events arrive.
+        relevant = {k: v for k, v in variables.items() if k in names}
+        operation_name = operation.name.value if operation.name else None
+        key = (id(operation), operation_name, orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS))
+        return Shape(document, operation_name, variables, key)
+
+    async def deliver(self, subscriber: Subscriber, shape: Shape, send: PayloadSender) -> None:
+        """Send each of the subscriber's events, executed once per shape."""
+        async for event in subscriber:
+            payload = self.payload(shape, event)
+            if not isinstance(payload, bytes):
+                # Only while the execution is in flight; shielded, so that a subscriber
+                # leaving does not cancel it for the others.
+                payload = await asyncio.shield(payload)
+            try:
+                await send(payload)
+            except Exception:  # the socket is gone; the transport cleans the operation up
+                return
+
+    def payload(self, shape: Shape, event: RunEvent) -> bytes | asyncio.Task[bytes]:
+        """The encoded payload of `event` for `shape`, or the task executing it once."""
+        key = (*shape.key, event.workspace_id, event.seq)
+        ready = self._ready.get(key)
+        if ready is not None:
+            return ready
+        task = self._pending.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._execute(shape, event))
+            self._pending[key] = task
+            task.add_done_callback(lambda done: self._settle(key, done))
+        return task
+
+    def _settle(self, key: tuple[Any, ...], task: asyncio.Task[bytes]) -> None:
+        self._pending.pop(key, None)
+        if not task.cancelled() and task.exception() is None:
+            self._ready[key] = task.result()
+            if len(self._ready) > self.cache_size:
+                self._ready.popitem(last=False)
+
+    async def _execute(self, shape: Shape, event: RunEvent) -> bytes:
+        self.executions += 1
+        result = execute(
+            self.schema._schema,
+            shape.document,
+            root_value=event,
+            context_value=self.make_context(),
+            variable_values=shape.variables,
+            operation_name=shape.operation_name,
+            executor_class=self.schema.execution_context_class,
+        )
+        if not isinstance(result, ExecutionResult):
+            result = await result
+        payload: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            errors: list[GraphQLError] = list(result.errors)
+            self.schema.process_errors(errors)
+            payload["errors"] = [e.formatted for e in errors]
+        return orjson.dumps(payload)
+
+
+class Held:
+    """The stream Strawberry iterates for a shared subscription. Its first step delivers the
+    subscriber's events itself, inside Strawberry's operation task (no task of its own), and
+    yields nothing; it ends, closing the subscriber, when the operation is stopped (completed
+    by the client, or its socket closed) or the delivery ends."""
+
+    def __init__(
+        self, executor: LiveExecutor, subscriber: Subscriber, shape: Shape, send: PayloadSender
+    ) -> None:
+        self._executor = executor
+        self._subscriber = subscriber
+        self._shape = shape
+        self._send = send
+
+    def __aiter__(self) -> Held:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            await self._executor.deliver(self._subscriber, self._shape, self._send)
+        finally:
+            self._subscriber.close()
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        self._subscriber.close()

@@ -1,0 +1,1 @@
+"""The process: the Starlette app, authentication, configuration, the CLI, embedded PostgreSQL."""

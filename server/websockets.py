@@ -1,0 +1,182 @@
+"""Strawberry's two WebSocket protocol handlers, with the contract's rules on top.
+
+- A missing or invalid token in `connection_init` closes the socket with 4401 (Strawberry's
+  rejection closes with 4403; the legacy handler with 1011).
+- Past the per-socket limit, a new operation gets an error with QUERY_TOO_COMPLEX, and the
+  socket stays open.
+- The legacy protocol gets a connection_init timeout (4408), which Strawberry gives only to
+  the newer protocol. Keep-alive is uvicorn's: WebSocket pings from the server, which also
+  drop a peer that stopped answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+import orjson
+from graphql import GraphQLError
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    ConnectionInitMessage as LegacyConnectionInitMessage,
+)
+from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
+
+from schema.context import Context
+from schema.live import LIVE_OPERATION, LiveOperation, PayloadSender
+from server.auth import AuthError
+
+if TYPE_CHECKING:
+    from server.view import GraphQLView
+
+UNAUTHORIZED = 4401
+INIT_TIMEOUT = 4408
+
+
+def _too_many(limit: int) -> dict[str, Any]:
+    return GraphQLError(
+        f"This socket already runs {limit} operations; complete one first.",
+        extensions={"code": "QUERY_TOO_COMPLEX"},
+    ).formatted  # type: ignore[return-value]
+
+
+def _init_payload(message: Any) -> dict[str, Any]:
+    payload = message.get("payload")
+    return payload if isinstance(payload, dict) else {}
+
+
+def _frame_sender(websocket: Any, prefix: bytes, operation_id: object) -> PayloadSender:
+    """Sends a shared payload as this operation's message, framed around the payload bytes."""
+    head = prefix % orjson.dumps(operation_id)
+    ws = websocket.ws  # Starlette's WebSocket, under Strawberry's adapter
+
+    async def send(payload: bytes) -> None:
+        await ws.send_text((head + payload + b"}").decode())
+
+    return send
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws, the protocol of the `graphql-ws` client library."""
+
+    @property
+    def _view(self) -> GraphQLView:
+        return cast("GraphQLView", self.view)
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        if not self.connection_init_received and not self.connection_timed_out:
+            authorization = _init_payload(message).get("Authorization")
+            try:
+                self.context.viewer = self._view.verifier.from_authorization(authorization)
+            except AuthError as exc:
+                if self.connection_init_timeout_task:
+                    self.connection_init_timeout_task.cancel()
+                await self.websocket.close(code=UNAUTHORIZED, reason=f"Unauthorized: {exc}")
+                return
+            # Strawberry closes on an explicit null payload; the protocol allows it.
+            message = cast("Any", {**message, "payload": _init_payload(message)})
+        await super().handle_connection_init(message)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        limit = self.context.limits.max_subscriptions_per_socket
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.operations
+            and len(self.operations) >= limit
+        ):
+            error = {"id": message["id"], "type": "error", "payload": [_too_many(limit)]}
+            await self.send_message(cast("Any", error))
+            return
+        payload = message.get("payload")
+        variables = payload.get("variables") if isinstance(payload, dict) else None
+        operation_id = message.get("id")
+        # Strawberry starts the operation's task inside this call; the task inherits the mark.
+        mark = LIVE_OPERATION.set(
+            LiveOperation(
+                id=str(operation_id),
+                variables=variables if isinstance(variables, dict) else None,
+                send=self._frame_sender(b'{"id":%b,"type":"next","payload":', operation_id),
+            )
+        )
+        try:
+            await super().handle_subscribe(message)
+        finally:
+            LIVE_OPERATION.reset(mark)
+
+    def _frame_sender(self, prefix: bytes, operation_id: object) -> PayloadSender:
+        return _frame_sender(self.websocket, prefix, operation_id)
+
+
+class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    """The legacy `graphql-ws` protocol of subscriptions-transport-ws (Apollo)."""
+
+    @property
+    def _view(self) -> GraphQLView:
+        return cast("GraphQLView", self.view)
+
+    async def handle(self) -> None:
+        timeout = asyncio.create_task(self._close_unless_initialised())
+        try:
+            await super().handle()
+        finally:
+            timeout.cancel()
+
+    async def _close_unless_initialised(self) -> None:
+        wait: timedelta = self._view.connection_init_wait_timeout
+        await asyncio.sleep(wait.total_seconds())
+        if not self.connection_acknowledged:
+            with contextlib.suppress(WebSocketDisconnected, RuntimeError):
+                await self.websocket.close(
+                    code=INIT_TIMEOUT, reason="Connection initialisation timeout"
+                )
+
+    async def handle_connection_init(self, message: LegacyConnectionInitMessage) -> None:
+        if not self.connection_acknowledged:
+            authorization = _init_payload(message).get("Authorization")
+            try:
+                self.context.viewer = self._view.verifier.from_authorization(authorization)
+            except AuthError as exc:
+                reason = f"Unauthorized: {exc}"
+                await self.send_message(
+                    {"type": "connection_error", "payload": {"message": reason}}
+                )
+                await self.websocket.close(code=UNAUTHORIZED, reason=reason)
+                return
+        await super().handle_connection_init(message)
+
+    async def handle_start(self, message: StartMessage) -> None:
+        limit = self.context.limits.max_subscriptions_per_socket
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.tasks
+            and len(self.tasks) >= limit
+        ):
+            error = {"type": "error", "id": message["id"], "payload": _too_many(limit)}
+            await self.send_message(cast("Any", error))
+            return
+        payload = message.get("payload")
+        variables = payload.get("variables") if isinstance(payload, dict) else None
+        operation_id = message.get("id")
+        mark = LIVE_OPERATION.set(
+            LiveOperation(
+                id=str(operation_id),
+                variables=variables if isinstance(variables, dict) else None,
+                send=_frame_sender(
+                    self.websocket, b'{"type":"data","id":%b,"payload":', operation_id
+                ),
+            )
+        )
+        try:
+            await super().handle_start(message)
+        finally:
+            LIVE_OPERATION.reset(mark)

@@ -1,0 +1,122 @@
+"""Row-level security: the service's role sees only the workspaces of its unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from db.lifecycle import NewRun, create_run
+from db.pool import create_pool
+from db.records import RunTrigger
+from db.tenancy import APP_ROLE, Tenancy, scoped
+
+MODES = [Tenancy.SESSION, Tenancy.TRANSACTION]
+
+
+@pytest.fixture
+async def two_tenants(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:  # the owner, as migrations and tests are
+        for workspace in ("ws-a", "ws-a", "ws-b", "ws-c"):
+            await create_run(conn, NewRun(workspace, "wf", RunTrigger.USER), user_id="u")
+
+
+@pytest.fixture
+async def app_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool as the service opens it on a direct connection: every connection is the role."""
+    pool = await create_pool(database_url, min_size=1, max_size=1, app_role=True)
+    yield pool
+    await pool.close()
+
+
+def _pool_for(mode: Tenancy, pool: asyncpg.Pool, app_pool: asyncpg.Pool) -> asyncpg.Pool:
+    # TRANSACTION mode takes the role inside each transaction, from an owner's connection.
+    return app_pool if mode is Tenancy.SESSION else pool
+
+
+@pytest.mark.usefixtures("two_tenants")
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("table", ["workflow_runs", "workflow_run_events", "workflow_run_streams"])
+async def test_an_unfiltered_select_through_the_service_role_returns_no_foreign_rows(
+    pool: asyncpg.Pool, app_pool: asyncpg.Pool, mode: Tenancy, table: str
+) -> None:
+    source = _pool_for(mode, pool, app_pool)
+    async with scoped(source, ["ws-a"], mode=mode) as conn:
+        seen = {r["workspace_id"] for r in await conn.fetch(f"SELECT workspace_id FROM {table}")}
+    assert seen == {"ws-a"}
+    async with scoped(source, ["ws-a", "ws-c"], mode=mode) as conn:
+        seen = {r["workspace_id"] for r in await conn.fetch(f"SELECT workspace_id FROM {table}")}
+    assert seen == {"ws-a", "ws-c"}
+    async with scoped(source, [], mode=mode) as conn:
+        assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0
+
+
+@pytest.mark.usefixtures("two_tenants")
+@pytest.mark.parametrize("mode", MODES)
+async def test_the_service_role_cannot_write_into_another_workspace(
+    pool: asyncpg.Pool, app_pool: asyncpg.Pool, mode: Tenancy
+) -> None:
+    source = _pool_for(mode, pool, app_pool)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with scoped(source, ["ws-a"], mode=mode) as conn:
+            await create_run(conn, NewRun("ws-b", "wf", RunTrigger.USER), user_id="u")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with scoped(source, ["ws-a"], mode=mode) as conn:
+            await conn.execute("UPDATE workflow_runs SET workspace_id = 'ws-b'")
+    async with pool.acquire() as conn:
+        foreign = await conn.fetchval(
+            "SELECT count(*) FROM workflow_runs WHERE workspace_id = 'ws-b'"
+        )
+    assert foreign == 1
+    # Foreign rows are not even visible to an update: nothing changes.
+    async with scoped(source, ["ws-a"], mode=mode) as conn:
+        result = await conn.execute(
+            "UPDATE workflow_runs SET error = 'x' WHERE workspace_id = 'ws-b'"
+        )
+    assert result == "UPDATE 0"
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_the_service_role_cannot_delete_nor_bypass_row_security(
+    pool: asyncpg.Pool, app_pool: asyncpg.Pool, mode: Tenancy
+) -> None:
+    source = _pool_for(mode, pool, app_pool)
+    async with scoped(source, ["ws-a"], mode=mode) as conn:
+        role = await conn.fetchrow(
+            "SELECT current_user AS name, rolsuper, rolbypassrls FROM pg_roles "
+            "WHERE rolname = current_user"
+        )
+    assert dict(role) == {"name": APP_ROLE, "rolsuper": False, "rolbypassrls": False}
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with scoped(source, ["ws-a"], mode=mode) as conn:
+            await conn.execute("DELETE FROM workflow_run_events")
+
+
+@pytest.mark.usefixtures("two_tenants")
+async def test_a_reused_connection_is_rescoped_when_its_workspaces_change(
+    app_pool: asyncpg.Pool,
+) -> None:
+    pids = set()
+    for workspaces, expected in ((["ws-a"], 2), (["ws-b"], 1), (["ws-a"], 2), ([], 0)):
+        async with scoped(app_pool, workspaces) as conn:
+            pids.add(conn.get_server_pid())
+            assert await conn.fetchval("SELECT count(*) FROM workflow_runs") == expected
+    assert len(pids) == 1  # one pooled connection, scoped four times
+
+
+@pytest.mark.usefixtures("two_tenants")
+async def test_a_query_that_forgot_its_scope_sees_nothing(app_pool: asyncpg.Pool) -> None:
+    async with app_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT current_user") == APP_ROLE
+        assert await conn.fetchval("SELECT count(*) FROM workflow_runs") == 0
+
+
+async def test_transaction_scoped_settings_end_with_their_transaction(pool: asyncpg.Pool) -> None:
+    async with scoped(pool, ["ws-a"], mode=Tenancy.TRANSACTION) as conn:
+        pid = conn.get_server_pid()
+    async with pool.acquire() as conn:
+        assert conn.get_server_pid() == pid  # the same pooled connection, reused
+        assert await conn.fetchval("SELECT current_user") != APP_ROLE
+        setting = await conn.fetchval("SELECT current_setting('workflow_runs.workspaces', true)")
+        assert setting in (None, "")
