@@ -13,7 +13,7 @@ from db.records import RunEvent, RunStatus
 from db.runs import RunFilter
 from schema.context import READ, Context
 from schema.cursors import decode_event_cursor, encode_event_cursor
-from schema.errors import BadUserInput
+from schema.errors import BadUserInput, Forbidden
 from schema.live import LIVE_OPERATION, Held
 from schema.types import RunInfo, WorkflowRunEvent, WorkflowRunFilter, WorkflowRunStatusCount
 from schema.validation import check_text
@@ -54,7 +54,8 @@ class StatusChanges:
         ctx.authorize(READ, workspace_id)
         check_text(run_id, "runId")
         after_seq = None if after is None else decode_event_cursor(after, workspace_id)
-        assert ctx.stream is not None, "subscriptions need the event fan-out"
+        if ctx.stream is None:
+            raise Forbidden("Subscriptions are off on this host (WORKFLOW_RUNS_SUBSCRIPTIONS).")
 
         def overflowed(position: int) -> None:
             cursor = encode_event_cursor(workspace_id, position)
@@ -139,7 +140,8 @@ class CountChanges:
         if not 50 <= interval_ms <= 60_000:
             raise BadUserInput("intervalMs must be between 50 and 60000.")
         flt = (filter or WorkflowRunFilter()).to_filter()
-        assert ctx.stream is not None, "subscriptions need the event fan-out"
+        if ctx.stream is None:
+            raise Forbidden("Subscriptions are off on this host (WORKFLOW_RUNS_SUBSCRIPTIONS).")
         # Counts and stream position from one snapshot: the deltas after it apply exactly.
         async with ctx.connection([workspace_id], isolation="repeatable_read") as conn:
             counts, position = await runs.count_runs_at_position(conn, workspace_id, flt)

@@ -77,16 +77,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
             pgbouncer=settings.pgbouncer,
             app_role=settings.tenancy is Tenancy.SESSION,
         )
-        fanout = EventFanout(
-            runtime.pool,
-            settings.listen_url or settings.database_url,
-            settings.fanout,
-            tenancy=settings.tenancy,
-        )
-        await fanout.start()
-        runtime.fanout = fanout
-        runtime.events = fanout
-        if settings.shared_subscriptions:
+        fanout = None
+        if settings.subscriptions:
+            fanout = EventFanout(
+                runtime.pool,
+                settings.listen_url or settings.database_url,
+                settings.fanout,
+                tenancy=settings.tenancy,
+            )
+            await fanout.start()
+            runtime.fanout = fanout
+            runtime.events = fanout
+        if settings.shared_subscriptions and fanout is not None:
             runtime.live = LiveExecutor(schema, runtime.shared_context)
         if settings.read_urls:
             runtime.router = ReadRouter(
@@ -122,7 +124,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             pruning.cancel()
             if runtime.router is not None:
                 await runtime.router.stop()
-            await fanout.stop()
+            if fanout is not None:
+                await fanout.stop()
             await close_pool(runtime.pool)
 
     async def metrics_endpoint(request: Request) -> Response:

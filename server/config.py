@@ -59,6 +59,8 @@ class Settings:
     prune_interval_s: float = 600.0
     fanout: FanoutLimits = field(default_factory=FanoutLimits)
     # One execution per event per subscription shape, instead of one per subscriber.
+    # Off for hosts that only take workers' writes and reads: no listener, no hints sent.
+    subscriptions: bool = True
     shared_subscriptions: bool = True
     # Plain run selections answered with JSON built by PostgreSQL (schema/compiled.py).
     compiled_selections: bool = True
@@ -123,6 +125,7 @@ class Settings:
                 max_lag=_int(env, "WORKFLOW_RUNS_SUBSCRIBER_MAX_LAG", 10_000),
                 poll_interval=_int(env, "WORKFLOW_RUNS_EVENT_POLL_MS", 1_000) / 1000,
             ),
+            subscriptions=_bool(env, "WORKFLOW_RUNS_SUBSCRIPTIONS", True),
             shared_subscriptions=_bool(env, "WORKFLOW_RUNS_SHARED_SUBSCRIPTIONS", True),
             compiled_selections=_bool(env, "WORKFLOW_RUNS_COMPILED_SELECTIONS", True),
             dev_token=env.get("WORKFLOW_RUNS_DEV_TOKEN") or None,

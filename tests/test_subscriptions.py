@@ -143,3 +143,40 @@ async def test_the_event_cursor_query_lets_a_client_subscribe_without_a_gap(
     assert [e["runId"] for e in everything] == [before["id"], after["id"]]
     denied = await client.error(query, {"ws": "ws-z"})
     assert denied["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_a_host_with_subscriptions_off_refuses_them_and_still_writes(
+    settings: Any, database_url: str
+) -> None:
+    from dataclasses import replace
+
+    import asyncpg
+
+    from db.listener import LISTENER_APPLICATION_NAME
+    from server.app import create_app
+    from tests.support import running
+
+    app = create_app(replace(settings, subscriptions=False))
+    async with running(app) as base_url:
+        client = GraphQLClient(base_url, token(["ws-a"]))
+        try:
+            run = await create_run(client, "ws-a")
+            await _drive(client, run["id"], START, COMPLETE)
+            async with LiveEvents(base_url, token(["ws-a"])) as live:
+                error = await _wait_error(live)
+            assert "FORBIDDEN" in repr(error) and "off on this host" in repr(error)
+            ready = await client.http.get(f"{base_url}/readyz")
+            assert ready.status_code == 200, ready.text
+        finally:
+            await client.aclose()
+        # No LISTEN connection was opened for this host.
+        conn = await asyncpg.connect(database_url)
+        try:
+            listeners = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name = $1",
+                LISTENER_APPLICATION_NAME,
+            )
+        finally:
+            await conn.close()
+        assert listeners == 0
