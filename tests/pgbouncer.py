@@ -74,18 +74,19 @@ logfile = {directory}/pgbouncer.log
     )
     for path in directory.iterdir():
         path.chmod(0o644)
-    command = [PGBOUNCER, str(directory / "pgbouncer.ini")]
+    # -q: log to the logfile only. Its stderr would be a pipe nobody reads, and once that pipe
+    # filled up, PgBouncer blocked on a log line and stopped serving mid-suite.
+    command = [PGBOUNCER, "-q", str(directory / "pgbouncer.ini")]
     if os.geteuid() == 0:
         # PgBouncer will not run as root; the embedded server's user can reach its socket.
         user = "embedded_postgres" if _user_exists("embedded_postgres") else "nobody"
         command[1:1] = ["-u", user]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(
-                f"pgbouncer exited: {process.stderr.read().decode() if process.stderr else ''}"
-            )
+            log = directory / "pgbouncer.log"
+            raise RuntimeError(f"pgbouncer exited: {log.read_text() if log.exists() else ''}")
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 return PgBouncer(process, port, directory)
