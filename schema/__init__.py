@@ -43,6 +43,22 @@ class CommitPosition(SchemaExtension):
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 
+def _without_suggestions(error: GraphQLError) -> GraphQLError:
+    message = _SUGGESTION.sub("", error.message)
+    if message == error.message:
+        return error
+    # A new error: validation errors may be cached and shared by later requests.
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=error.original_error,
+        extensions=error.extensions,
+    )
+
+
 class RunsSchema(strawberry.Schema):
     """Strawberry's schema, with our error codes and masking."""
 
@@ -62,8 +78,7 @@ class RunsSchema(strawberry.Schema):
         request_id = getattr(context, "request_id", None)
         errors[:] = [shape_error(error, request_id) for error in errors]
         if self.hide_suggestions:
-            for error in errors:
-                error.message = _SUGGESTION.sub("", error.message)
+            errors[:] = [_without_suggestions(error) for error in errors]
 
 
 def build_schema(

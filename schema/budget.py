@@ -9,8 +9,7 @@ measured once, before validation runs.
 
 from __future__ import annotations
 
-import functools
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -127,12 +126,10 @@ def _ambiguous(document: DocumentNode, operation_name: str | None) -> bool:
     return next(operations, None) is not None and next(operations, None) is not None
 
 
-@functools.lru_cache(maxsize=256)
-def _validate(
-    schema: GraphQLSchema, document: DocumentNode, rules: tuple[Any, ...]
-) -> list[GraphQLError]:
-    # Documents come from Strawberry's parser cache: one query text, one node, one entry.
-    return validate(schema, document, rules)
+# Outcomes by query text: parsing is cached by text too, and hashing a document (graphql-core
+# nodes hash their whole subtree) or walking it again cost more than a small query's resolver.
+_OUTCOMES: OrderedDict[tuple[Any, ...], list[GraphQLError]] = OrderedDict()
+_OUTCOMES_SIZE = 512
 
 
 class BudgetedValidation(SchemaExtension):
@@ -146,22 +143,47 @@ class BudgetedValidation(SchemaExtension):
         context = self.execution_context
         document = context.graphql_document
         if document is not None and context.pre_execution_errors is None:
-            reason = over_budget(document, self.max_fields, self.max_repeats)
-            if reason is not None:
-                errors = [GraphQLError(reason, extensions={"code": "QUERY_TOO_COMPLEX"})]
-            elif _ambiguous(document, getattr(context, "_provided_operation_name", None)):
-                # Strawberry's operation_name falls back to the first operation, so graphql-core
-                # would never see the name missing and would run that one.
-                errors = [
-                    GraphQLError(
-                        "Must provide operation name if query contains multiple operations.",
-                        extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
-                    )
-                ]
+            operation_name = getattr(context, "_provided_operation_name", None)
+            rules = tuple(context.validation_rules)
+            key = (
+                id(context.schema),
+                self.max_fields,
+                self.max_repeats,
+                rules,
+                context.query,
+                operation_name,
+            )
+            errors = _OUTCOMES.get(key) if context.query is not None else None
+            if errors is None:
+                errors = self._check(context.schema._schema, document, operation_name, rules)
+                if context.query is not None:
+                    _OUTCOMES[key] = errors
+                    if len(_OUTCOMES) > _OUTCOMES_SIZE:
+                        _OUTCOMES.popitem(last=False)
             else:
-                errors = _validate(
-                    context.schema._schema, document, tuple(context.validation_rules)
-                )
-            # Errors set here make Strawberry skip its own validation.
-            context.pre_execution_errors = errors
+                _OUTCOMES.move_to_end(key)
+            # Errors set here make Strawberry skip its own validation. A copy: the list is
+            # shaped in place later, and the cached one serves the next request.
+            context.pre_execution_errors = list(errors)
         yield
+
+    def _check(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation_name: str | None,
+        rules: tuple[Any, ...],
+    ) -> list[GraphQLError]:
+        reason = over_budget(document, self.max_fields, self.max_repeats)
+        if reason is not None:
+            return [GraphQLError(reason, extensions={"code": "QUERY_TOO_COMPLEX"})]
+        if _ambiguous(document, operation_name):
+            # Strawberry's operation_name falls back to the first operation, so graphql-core
+            # would never see the name missing and would run that one.
+            return [
+                GraphQLError(
+                    "Must provide operation name if query contains multiple operations.",
+                    extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
+                )
+            ]
+        return validate(schema, document, rules)

@@ -128,6 +128,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             lifespan="on",
             timeout_graceful_shutdown=10,
             log_config=log_config(json=settings.log_format == "json"),
+            # One line per request; off where a proxy logs requests (it costs ~7% of a small
+            # query's CPU).
+            access_log=settings.access_log,
         )
     return 0
 

@@ -59,6 +59,7 @@ class Settings:
     prune_interval_s: float = 600.0
     fanout: FanoutLimits = field(default_factory=FanoutLimits)
     # One execution per event per subscription shape, instead of one per subscriber.
+    access_log: bool = True
     # Off for hosts that only take workers' writes and reads: no listener, no hints sent.
     subscriptions: bool = True
     shared_subscriptions: bool = True
@@ -126,6 +127,7 @@ class Settings:
                 poll_interval=_int(env, "WORKFLOW_RUNS_EVENT_POLL_MS", 1_000) / 1000,
             ),
             subscriptions=_bool(env, "WORKFLOW_RUNS_SUBSCRIPTIONS", True),
+            access_log=_bool(env, "WORKFLOW_RUNS_ACCESS_LOG", True),
             shared_subscriptions=_bool(env, "WORKFLOW_RUNS_SHARED_SUBSCRIPTIONS", True),
             compiled_selections=_bool(env, "WORKFLOW_RUNS_COMPILED_SELECTIONS", True),
             dev_token=env.get("WORKFLOW_RUNS_DEV_TOKEN") or None,

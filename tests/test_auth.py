@@ -629,3 +629,27 @@ async def test_issuer_and_audience_are_ignored_when_not_configured(
     response = await post(http, LIST, {"ws": A}, bearer)
     assert response.status_code == 200
     assert "errors" not in response.json()
+
+
+async def test_a_verified_token_is_refused_once_it_expires_though_it_was_cached() -> None:
+    from server.auth import AuthError, TokenVerifier
+    from tests.support import wait_for
+
+    verifier = TokenVerifier(secret=SECRET)
+    short_lived = hs256(claims(exp=int(time.time()) + 2))
+    first = verifier.verify(short_lived)
+    assert verifier.verify(short_lived) == first  # served from the cache
+
+    def refused() -> bool:
+        try:
+            verifier.verify(short_lived)
+        except AuthError as exc:
+            assert "expired" in str(exc).lower()
+            return True
+        return False
+
+    await wait_for(refused, within=5, what="the cached token to expire")
+    # A forged variant of a cached token is still checked in full.
+    head, body, signature = short_lived.split(".")
+    with pytest.raises(AuthError):
+        verifier.verify(f"{head}.{body}.{signature[:-2]}AA")
