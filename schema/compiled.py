@@ -194,3 +194,21 @@ class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
         return super().complete_object_value(
             return_type, field_details_list, info, path, result, position_context
         )
+
+    def complete_list_value(
+        self,
+        return_type: Any,
+        field_details_list: Any,
+        info: Any,
+        path: Any,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        # A page of compiled runs is one array of their texts: no completion per item.
+        if isinstance(result, list) and result and isinstance(result[0], RunJsonRow):
+            key = frozenset(id(details.node) for details in field_details_list)
+            if all(isinstance(row, RunJsonRow) for row in result):
+                return orjson.Fragment("[" + ",".join([str(row.json[key]) for row in result]) + "]")
+        return super().complete_list_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
