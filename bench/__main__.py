@@ -43,6 +43,12 @@ SUITES: dict[str, Suite] = {
             "transaction, at 8 and 32 clients",
         ),
         Suite(
+            "compare",
+            "bench.compare",
+            "side by side with PostGraphile 5 and 4 and the SQL ceiling: pages, by id, parents, "
+            "mutations (wrk), p99 at half load, scaling to 10M runs",
+        ),
+        Suite(
             "subscribers",
             "bench.subscribers",
             "subscription delivery latency and memory per connection, 1 to 10,000 subscribers",

@@ -136,8 +136,11 @@ SELECT $1::text, 'run_' || lpad(n::text, 10, '0'), 'wf_' || (g % 300),
 """
 
 
-async def seed_runs(conn: asyncpg.Connection, workspace_id: str, count: int) -> None:
-    """Insert `count` runs into one workspace with set-based SQL, then ANALYZE."""
+async def seed_runs(
+    conn: asyncpg.Connection, workspace_id: str, count: int, *, analyze: bool = True
+) -> None:
+    """Insert `count` runs into one workspace with set-based SQL, then (by default) ANALYZE."""
     await conn.execute("SELECT setseed(0.42)")
     await conn.execute(_SEED, workspace_id, count)
-    await conn.execute("VACUUM (ANALYZE) workflow_runs")
+    if analyze:
+        await conn.execute("VACUUM (ANALYZE) workflow_runs")
