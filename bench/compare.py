@@ -122,14 +122,6 @@ def run_id(n: int) -> str:
     return f"run_{n:010d}"
 
 
-# Every run whose number is not a multiple of 4 gets the nearest earlier multiple as parent:
-# trees of four, parents always created first, in the same workspace.
-_PARENTS = """
-UPDATE workflow_runs
-   SET parent_run_id = 'run_' || lpad((substr(id, 5)::bigint / 4 * 4)::text, 10, '0')
- WHERE workspace_id = ANY($1::text[]) AND substr(id, 5)::bigint % 4 <> 0
-   AND substr(id, 5)::bigint > 4
-"""
 _PENDING = """
 INSERT INTO workflow_runs (workspace_id, id, subject_id, status, mode, input, triggered_by,
                            user_id, created_at, updated_at)
@@ -145,12 +137,9 @@ async def seed(dsn: str, config: Config, scale: tuple[int, ...]) -> None:
         per = config.runs // config.workspaces
         names = [workspace(n) for n in range(config.workspaces)]
         for name in names:
-            await postgres.seed_runs(conn, name, per, analyze=False)
-        await conn.execute(_PARENTS, names)
+            await postgres.seed_runs(conn, name, per, analyze=False, parents=True)
         for size in scale:
-            name = f"ws_scale_{size}"
-            await postgres.seed_runs(conn, name, size, analyze=False)
-            await conn.execute(_PARENTS, [name])
+            await postgres.seed_runs(conn, f"ws_scale_{size}", size, analyze=False, parents=True)
         await conn.execute(_PENDING, MUTATION_WORKSPACE, config.mutation_runs)
         # Runs made through the API get their workspace's stream head then; seeded ones here.
         await conn.execute(

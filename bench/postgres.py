@@ -123,24 +123,34 @@ WITH base AS (
 )
 INSERT INTO workflow_runs (
     workspace_id, id, subject_id, status, mode, input, output, error, triggered_by, user_id,
-    started_at, completed_at, created_at, updated_at)
+    started_at, completed_at, created_at, updated_at, parent_run_id)
 SELECT $1::text, 'run_' || lpad(n::text, 10, '0'), 'wf_' || (g % 300),
        status, CASE WHEN g % 5 = 0 THEN 'sync' ELSE 'async' END,
        jsonb_build_object('n', g, 'source', 'bench'),
        CASE WHEN status = 'completed' THEN jsonb_build_object('ok', true) END,
        CASE WHEN status = 'failed' THEN 'step ' || (g % 7) || ' failed' END,
        (ARRAY['workflow', 'agent', 'swarm', 'user', 'event'])[1 + g % 5], 'user_' || (g % 40),
-       started, completed, created, coalesce(completed, touched, started, created)
+       started, completed, created, coalesce(completed, touched, started, created),
+       -- With $3, trees of four: each run whose number is not a multiple of 4 has the
+       -- nearest earlier multiple (inserted before it) as parent.
+       CASE WHEN $3::bool AND n % 4 <> 0 AND n > 4
+            THEN 'run_' || lpad((n / 4 * 4)::text, 10, '0') END
   FROM timed
  ORDER BY n
 """
 
 
 async def seed_runs(
-    conn: asyncpg.Connection, workspace_id: str, count: int, *, analyze: bool = True
+    conn: asyncpg.Connection,
+    workspace_id: str,
+    count: int,
+    *,
+    analyze: bool = True,
+    parents: bool = False,
 ) -> None:
-    """Insert `count` runs into one workspace with set-based SQL, then (by default) ANALYZE."""
+    """Insert `count` runs into one workspace with set-based SQL, then (by default) ANALYZE;
+    with `parents`, in trees of four."""
     await conn.execute("SELECT setseed(0.42)")
-    await conn.execute(_SEED, workspace_id, count)
+    await conn.execute(_SEED, workspace_id, count, parents)
     if analyze:
         await conn.execute("VACUUM (ANALYZE) workflow_runs")
