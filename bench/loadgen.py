@@ -197,21 +197,33 @@ async def open_loop(
     parts = urlsplit(url)
     raws = [_raw(url, r) for r in requests]
     idle: list[_Connection] = []
-    opened = 0
+    opened = 0  # connections opened (for debugging a run)
     latencies: list[float] = []
     bad = 0
     count = int(rate * duration_s)
     tasks: set[asyncio.Task[None]] = set()
 
+    async def connect() -> _Connection:
+        nonlocal opened
+        opened += 1
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        return _Connection(reader, writer)
+
     async def one(due: float, raw: bytes) -> None:
-        nonlocal opened, bad
-        conn = idle.pop() if idle else None
-        if conn is None:
-            opened += 1
-            reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
-            conn = _Connection(reader, writer)
+        nonlocal bad
+        reused = bool(idle)
         try:
-            status = await conn.exchange(raw)
+            conn = idle.pop() if idle else await connect()
+            try:
+                status = await conn.exchange(raw)
+            except (OSError, asyncio.IncompleteReadError, ValueError):
+                if not reused:
+                    raise
+                # The server closes keep-alive connections idle for a while (uvicorn: 5 s):
+                # a fresh one, the request still timed from when it was due.
+                conn.writer.close()
+                conn = await connect()
+                status = await conn.exchange(raw)
         except (OSError, asyncio.IncompleteReadError, ValueError):
             bad += 1
             return
