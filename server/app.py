@@ -118,6 +118,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # seconds with 10,000 sockets open) scan only what requests and sockets create.
         gc.collect()
         gc.freeze()
+        # Fewer, not shorter, collections: with thousands of sockets open, each full collection
+        # walks every socket's objects and stops the loop for a second or more. The defaults
+        # (700, 10, 10) ran one every few hundred milliseconds while events went out to 10,000
+        # subscribers; cyclic garbage now waits longer (bounded by the larger thresholds).
+        gc.set_threshold(50_000, 20, 100)
         try:
             yield
         finally:
