@@ -43,6 +43,12 @@ SUITES: dict[str, Suite] = {
             "transaction, at 8 and 32 clients",
         ),
         Suite(
+            "livecounts",
+            "bench.livecounts",
+            "server CPU per status change with 0, 100 and 1,000 workflowRunStatusCountsChanged "
+            "subscribers; message rate, final equality and latency",
+        ),
+        Suite(
             "compare",
             "bench.compare",
             "side by side with PostGraphile 5 and 4 and the SQL ceiling: pages, by id, parents, "
