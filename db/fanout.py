@@ -80,11 +80,13 @@ class Subscriber:
         self._fanout = fanout
         self._limits = fanout.limits
         self._on_overflow = on_overflow
-        self._queue: deque[RunEvent] = deque()
+        # Idle subscribers are most of them: the queue and the waiter exist only while needed
+        # (an empty deque or asyncio.Event costs ~760 bytes).
+        self._queue: deque[RunEvent] | None = None
         self._queued_through = after
         # True when events after _queued_through exist that are only in the table.
         self._behind = True
-        self._wake = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
         self._overflowed = False
         self._closed = False
 
@@ -94,21 +96,31 @@ class Subscriber:
             return
         if event.seq - self.position > self._limits.max_lag:
             self._overflowed = True
-            self._queue.clear()
-            self._wake.set()
+            self._queue = None
+            self._wake()
             self._fanout.remove(self)
             self._on_overflow(self.position)
             return
         if (
             self._behind
             or event.seq != self._queued_through + 1
-            or len(self._queue) >= self._limits.queue_capacity
+            or self.queued >= self._limits.queue_capacity
         ):
             self._behind = True
         else:
-            self._queue.append(event)
-            self._queued_through = event.seq
-        self._wake.set()
+            self._enqueue(event)
+        self._wake()
+
+    def _enqueue(self, event: RunEvent) -> None:
+        if self._queue is None:
+            self._queue = deque()
+        self._queue.append(event)
+        self._queued_through = event.seq
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def __aiter__(self) -> AsyncIterator[RunEvent]:
         return self
@@ -122,6 +134,8 @@ class Subscriber:
                 await asyncio.Event().wait()
             if self._queue:
                 event = self._queue.popleft()
+                if not self._queue:
+                    self._queue = None
                 self.position = event.seq
                 if self.filter.matches(event):
                     return event
@@ -129,8 +143,11 @@ class Subscriber:
             if self._behind:
                 await self._catch_up()
                 continue
-            self._wake.clear()
-            await self._wake.wait()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
 
     async def _catch_up(self) -> None:
         # Offers arriving during the read either extend the queue (if they follow it) or set
@@ -144,8 +161,7 @@ class Subscriber:
             if event.seq != self._queued_through + 1:
                 self._behind = True
                 break
-            self._queue.append(event)
-            self._queued_through = event.seq
+            self._enqueue(event)
         if len(rows) == page:
             self._behind = True
 
@@ -163,13 +179,13 @@ class Subscriber:
     @property
     def queued(self) -> int:
         """Events held in memory for this subscriber (never more than the queue capacity)."""
-        return len(self._queue)
+        return len(self._queue) if self._queue is not None else 0
 
     def close(self) -> None:
         """Stop: the fan-out forgets this subscriber."""
         if not self._closed:
             self._closed = True
-            self._wake.set()
+            self._wake()
             self._fanout.remove(self)
 
 

@@ -8,20 +8,14 @@ from typing import Any
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-)
+from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as aliases_validator
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from db.replicas import format_lsn
-from schema.budget import BudgetedValidation
+from schema.budget import BudgetedValidation, TokenLimit
 from schema.compiled import CompiledExecutor
 from schema.context import Limits
 from schema.deadline import ExecutionDeadline
@@ -100,14 +94,14 @@ def build_schema(
     every: list[Any] = [
         *extensions,
         CommitPosition,
-        # Tokens bound what the depth limiter cannot see: it skips `__` fields.
-        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        # The same rule classes for every request: they are part of the validation cache's key.
-        lambda: AddValidationRules(rules),
-        # Replaces Strawberry's ValidationCache, which would validate before the budget.
-        lambda: BudgetedValidation(limits.max_fields, limits.max_field_repeats),
-        lambda: ExecutionDeadline(limits.execution_timeout_ms / 1000),
+        # Tokens bound what the depth limiter cannot see: it skips `__` fields. Before the
+        # parser cache, whose key includes the parse options.
+        lambda: TokenLimit(limits.max_tokens),
         lambda: ParserCache(maxsize=256),
+        # Replaces Strawberry's ValidationCache, which would validate before the budget. The
+        # same rule classes for every request: they are part of the validation cache's key.
+        lambda: BudgetedValidation(limits.max_fields, limits.max_field_repeats, rules),
+        lambda: ExecutionDeadline(limits.execution_timeout_ms / 1000),
     ]
     if not introspection:
         every.append(DisableIntrospection)

@@ -10,10 +10,11 @@ measured once, before validation runs.
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from graphql import (
+    ASTValidationRule,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
@@ -132,19 +133,39 @@ _OUTCOMES: OrderedDict[tuple[Any, ...], list[GraphQLError]] = OrderedDict()
 _OUTCOMES_SIZE = 512
 
 
-class BudgetedValidation(SchemaExtension):
-    """Validation, cached, behind the budget: over-budget documents are never validated."""
+class TokenLimit(SchemaExtension):
+    """Strawberry's MaxTokensLimiter, set when parsing rather than for the whole operation:
+    a subscription's operation hooks stay open as long as it runs, one generator each."""
 
-    def __init__(self, max_fields: int, max_repeats: int) -> None:
+    def __init__(self, max_tokens: int) -> None:
+        self.max_tokens = max_tokens
+
+    def on_parse(self) -> Iterator[None]:
+        self.execution_context.parse_options["max_tokens"] = self.max_tokens
+        yield
+
+
+class BudgetedValidation(SchemaExtension):
+    """Validation, cached, behind the budget: over-budget documents are never validated.
+
+    `rules` are added to graphql-core's (Strawberry's AddValidationRules, without an operation
+    hook that a subscription would keep open).
+    """
+
+    def __init__(
+        self, max_fields: int, max_repeats: int, rules: Sequence[type[ASTValidationRule]] = ()
+    ) -> None:
         self.max_fields = max_fields
         self.max_repeats = max_repeats
+        self.rules = tuple(rules)
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
         if document is not None and context.pre_execution_errors is None:
             operation_name = getattr(context, "_provided_operation_name", None)
-            rules = tuple(context.validation_rules)
+            rules = tuple(context.validation_rules) + self.rules
+            context.validation_rules = rules
             key = (
                 id(context.schema),
                 self.max_fields,

@@ -138,7 +138,9 @@ class LiveExecutor:
         # arguments (workspace, filters, cursor) only decide which events arrive.
         relevant = {k: v for k, v in variables.items() if k in names}
         operation_name = operation.name.value if operation.name else None
-        key = (id(operation), operation_name, orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS))
+        # Decoded: orjson's bytes keep its ~4 KiB output buffer, and each subscriber holds a key.
+        encoded = orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS).decode()
+        key = (id(operation), operation_name, encoded)
         return Shape(document, operation_name, variables, key)
 
     async def deliver(self, subscriber: Subscriber, shape: Shape, send: PayloadSender) -> None:
@@ -192,7 +194,8 @@ class LiveExecutor:
             errors: list[GraphQLError] = list(result.errors)
             self.schema.process_errors(errors)
             payload["errors"] = [e.formatted for e in errors]
-        return orjson.dumps(payload)
+        # A copy of its length: orjson's own bytes keep a ~4 KiB buffer, and these are cached.
+        return bytes(memoryview(orjson.dumps(payload)))
 
 
 class Held:

@@ -86,6 +86,8 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from server.wsprotocol import WS_PROTOCOL
+
     with database(settings) as dsn:
         asyncio.run(_migrate(dsn, pgbouncer=settings.pgbouncer))
         # Worker processes build the app from the environment: hand them the database.
@@ -117,7 +119,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             workers=args.workers,
             loop="uvloop",
             http="httptools",
-            ws="websockets-sansio",
+            ws=WS_PROTOCOL,
             # Deflate costs CPU per message per socket, and compressed frames cannot be
             # shared between subscribers.
             ws_per_message_deflate=False,

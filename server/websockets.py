@@ -86,6 +86,9 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             # Strawberry closes on an explicit null payload; the protocol allows it.
             message = cast("Any", {**message, "payload": _init_payload(message)})
         await super().handle_connection_init(message)
+        if self.connection_acknowledged and self.connection_init_timeout_task:
+            # Strawberry's timeout task sleeps out the whole wait even once answered.
+            self.connection_init_timeout_task.cancel()
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         limit = self.context.limits.max_subscriptions_per_socket
@@ -120,16 +123,18 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     """The legacy `graphql-ws` protocol of subscriptions-transport-ws (Apollo)."""
 
+    _init_timeout: asyncio.Task[None]
+
     @property
     def _view(self) -> GraphQLView:
         return cast("GraphQLView", self.view)
 
     async def handle(self) -> None:
-        timeout = asyncio.create_task(self._close_unless_initialised())
+        self._init_timeout = asyncio.create_task(self._close_unless_initialised())
         try:
             await super().handle()
         finally:
-            timeout.cancel()
+            self._init_timeout.cancel()
 
     async def _close_unless_initialised(self) -> None:
         wait: timedelta = self._view.connection_init_wait_timeout
@@ -153,6 +158,8 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
                 await self.websocket.close(code=UNAUTHORIZED, reason=reason)
                 return
         await super().handle_connection_init(message)
+        if self.connection_acknowledged:
+            self._init_timeout.cancel()
 
     async def handle_start(self, message: StartMessage) -> None:
         limit = self.context.limits.max_subscriptions_per_socket

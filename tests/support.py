@@ -14,6 +14,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from server.auth import mint_token
+from server.wsprotocol import WS_PROTOCOL
 
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 READ_WRITE = ("runs:read", "runs:write")
@@ -70,7 +71,7 @@ async def running(app: ASGIApp) -> AsyncIterator[str]:
         port=0,
         log_level="warning",
         lifespan="on",
-        ws="websockets-sansio",
+        ws=WS_PROTOCOL,
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=5,
     )

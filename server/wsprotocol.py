@@ -1,0 +1,114 @@
+"""uvicorn's sans-I/O WebSocket protocol, lighter per idle connection.
+
+Ten thousand dashboards mostly wait: what each socket holds while nothing happens is the
+server's memory. uvicorn gives every socket an asyncio.Queue (four deques of ~760 bytes each,
+empty), an asyncio.Event for write back-pressure (another deque), and keeps the handshake's
+request and response, headers and all, for the socket's lifetime. Here the queue and the event
+allocate only while someone waits or a message is queued, and the handshake is dropped once the
+socket is accepted. The protocol itself is uvicorn's, unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any, cast
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+
+class _Mailbox:
+    """The part of asyncio.Queue uvicorn uses (put_nowait, get, empty), for one consumer: the
+    app's `receive`."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: deque[Any] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        if self._items is None:
+            self._items = deque()
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items) if self._items is not None else 0
+
+    async def get(self) -> Any:
+        while not self._items:
+            waiter = self._waiter
+            if waiter is None or waiter.done():
+                waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        item = self._items.popleft()
+        if not self._items:
+            self._items = None
+        return item
+
+
+class _Gate:
+    """The part of asyncio.Event uvicorn uses for write back-pressure (set, clear, wait)."""
+
+    __slots__ = ("_open", "_waiters")
+
+    def __init__(self, is_open: bool) -> None:
+        self._open = is_open
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._open
+
+    def set(self) -> None:
+        self._open = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._open = False
+
+    async def wait(self) -> None:
+        if self._open:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+
+class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's `websockets-sansio` protocol with less held per idle connection."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = cast("asyncio.Queue[Any]", _Mailbox())
+        self.writable = cast("asyncio.Event", _Gate(is_open=True))
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # Sent; the scope keeps what the app reads of the request (its headers).
+            # uvicorn reads them only before the handshake completes. The request lives on in
+            # websockets' parser (a local of its generator): its headers are emptied.
+            self.request.headers.clear()
+            del self.request, self.response
+
+
+# For uvicorn's `ws` setting, wherever the service is served (the CLI, tests, benchmarks).
+WS_PROTOCOL = f"{__name__}:{LeanWebSocketProtocol.__name__}"
