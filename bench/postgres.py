@@ -46,12 +46,12 @@ def embedded(
 
 
 @contextlib.contextmanager
-def admin_dsn(given: str | None) -> Iterator[str]:
-    """The server to use: `given` (--dsn) as is, or a new embedded one."""
+def admin_dsn(given: str | None, settings: dict[str, str] | None = None) -> Iterator[str]:
+    """The server to use: `given` (--dsn) as is, or a new embedded one with `settings`."""
     if given:
         yield given
         return
-    with embedded() as dsn:
+    with embedded(settings=settings) as dsn:
         yield dsn
 
 

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import math
 import os
 import resource
 import shutil
@@ -361,6 +362,7 @@ async def measure_size(
         complete = await _wait_receipts(
             subs, 1 + config.events, responses[-1] + config.deliver_timeout
         )
+        commits = await _commit_times(dsn, run_id, config.events)
         wall = time.perf_counter() - wall0
         delivery_wall[1] = time.time()
         server_cpu = (server.cpu_seconds() - cpu0) / wall
@@ -369,7 +371,7 @@ async def measure_size(
         await sampler
         out["profile_deliver"] = prof.stop()
         out.update(
-            _latencies(subs, sends, responses, expected),
+            _latencies(subs, sends, responses, expected, commits),
             all_delivered=complete,
             deliver_wall_s=wall,
             server_cpu_share=server_cpu,
@@ -380,7 +382,8 @@ async def measure_size(
         )
         print(
             f"{execution} N={n}: last-subscriber p50 {out['last_p50_ms']:.1f} ms "
-            f"p99 {out['last_p99_ms']:.1f} ms; all receipts p50 {out['all_p50_ms']:.1f} "
+            f"p99 {out['last_p99_ms']:.1f} ms (from commit p50 {out['commit_last_p50_ms']:.1f} "
+            f"p99 {out['commit_last_p99_ms']:.1f}); all receipts p50 {out['all_p50_ms']:.1f} "
             f"p99 {out['all_p99_ms']:.1f} ms; "
             f"missing {out['missing']}; {out['kib_per_connection']:.1f} KiB/connection",
             flush=True,
@@ -443,12 +446,41 @@ def _endings(subs: list[Subscription], marks: dict[str, float]) -> dict[str, Any
     }
 
 
+async def _commit_times(dsn: str, run_id: str, k: int) -> list[float] | None:
+    """When each of the run's last k events committed, on this process's perf_counter clock;
+    None where the server does not track commit timestamps (track_commit_timestamp=off)."""
+    conn = await connect(dsn)
+    try:
+        if await conn.fetchval("SHOW track_commit_timestamp") != "on":
+            return None
+        rows = await conn.fetch(
+            "SELECT extract(epoch FROM pg_xact_commit_timestamp(xmin))::float8 AS at "
+            "FROM workflow_run_events WHERE workspace_id = $1 AND run_id = $2 "
+            "ORDER BY seq DESC LIMIT $3",
+            WORKSPACE,
+            run_id,
+            k,
+        )
+    finally:
+        await conn.close()
+    # The server is on this machine: one wall clock. Read both clocks back to back.
+    offset = time.time() - time.perf_counter()
+    return [row["at"] - offset for row in reversed(rows)]
+
+
 def _latencies(
-    subs: list[Subscription], sends: list[float], responses: list[float], expected: list[str]
+    subs: list[Subscription],
+    sends: list[float],
+    responses: list[float],
+    expected: list[str],
+    commits: list[float] | None = None,
 ) -> dict[str, Any]:
     from_send: list[float] = []
     from_response: list[float] = []
     last: list[float] = []
+    # From the commit: to every receipt, and to the last subscriber's.
+    from_commit: list[float] = []
+    last_from_commit: list[float] = []
     missing = 0
     wrong = 0
     for k in range(len(sends)):
@@ -463,9 +495,13 @@ def _latencies(
                 wrong += 1
             from_send.append(at - sends[k])
             from_response.append(at - responses[k])
+            if commits is not None:
+                from_commit.append(at - commits[k])
             latest = at if latest is None else max(latest, at)
         if latest is not None:
             last.append(latest - sends[k])
+            if commits is not None:
+                last_from_commit.append(latest - commits[k])
     mutation = [r - s for s, r in zip(sends, responses, strict=True)]
     return {
         "receipts": len(from_send),
@@ -477,6 +513,9 @@ def _latencies(
         "all_p50_ms": percentile(from_send, 50) * 1000,
         "all_p99_ms": percentile(from_send, 99) * 1000,
         "all_max_ms": max(from_send, default=float("nan")) * 1000,
+        "commit_last_p50_ms": percentile(last_from_commit, 50) * 1000,
+        "commit_last_p99_ms": percentile(last_from_commit, 99) * 1000,
+        "commit_all_p50_ms": percentile(from_commit, 50) * 1000,
         "resp_p50_ms": percentile(from_response, 50) * 1000,
         "resp_p99_ms": percentile(from_response, 99) * 1000,
         "mutation_p50_ms": percentile(mutation, 50) * 1000,
@@ -544,6 +583,7 @@ def _tables(result: SuiteResult, config: Config, sizes: list[dict[str, Any]]) ->
             "all p99",
             "all max",
             "from response p50 / p99",
+            "from commit: last sub p50 / p99, all p50",
             "missing",
             "mutation p50 / max",
             "server CPU",
@@ -579,6 +619,9 @@ def _tables(result: SuiteResult, config: Config, sizes: list[dict[str, Any]]) ->
             _ms(s["all_p99_ms"]),
             _ms(s["all_max_ms"]),
             f"{_ms(s['resp_p50_ms'])} / {_ms(s['resp_p99_ms'])}",
+            f"{_ms(s.get('commit_last_p50_ms', math.nan))} / "
+            f"{_ms(s.get('commit_last_p99_ms', math.nan))}, "
+            f"{_ms(s.get('commit_all_p50_ms', math.nan))}",
             f"{s['missing']:,}"
             + ("" if s["all_delivered"] else " (incomplete)")
             + (f"; {s['ended_early']:,} ended early" if s.get("ended_early") else ""),
@@ -620,7 +663,10 @@ def _tables(result: SuiteResult, config: Config, sizes: list[dict[str, Any]]) ->
         "`last sub` = per status change, the time until the last of the N subscribers received "
         "it; `all` = every receipt; both from the moment the mutation was sent (its HTTP "
         "POST), `from response` from when its response arrived (negative: the event arrived "
-        "first). `missing` = receipts not seen before the deadline; `ended early` = subscriptions "
+        "first). `from commit`: from the mutation's commit as PostgreSQL recorded it "
+        "(pg_xact_commit_timestamp of its event row, track_commit_timestamp=on; '-' on a server "
+        "without it), on the one wall clock of this machine. `missing` = receipts not seen "
+        "before the deadline; `ended early` = subscriptions "
         "the server completed, failed or closed while they should have stayed open (details "
         "in the JSON: phase, events seen before).",
         "Server RSS from /proc/<pid>/status VmRSS: `before` with no socket open (after two "
@@ -683,7 +729,8 @@ def main(args: argparse.Namespace) -> int:
     result.raw["config"] = vars(config)
     result.raw["pinned"] = pin_load_generator()
     result.raw["profiled_with"] = args.py_spy
-    with postgres.admin_dsn(args.dsn) as admin:
+    # Commit timestamps: the latency from each mutation's commit, read back afterwards.
+    with postgres.admin_dsn(args.dsn, {"track_commit_timestamp": "on"}) as admin:
         args.admin_dsn = admin
         asyncio.run(run_suite(args, result, config))
     result.notes.append(
