@@ -539,7 +539,11 @@ def _class_summary(c: dict[str, Any]) -> dict[str, Any]:
         "messages_mean": statistics.fmean(messages) if messages else math.nan,
         "messages_min": min(messages, default=0),
         "messages_max": max(messages, default=0),
-        "messages_bound": "-".join(str(b) for b in sorted(set(c["bounds"]))),
+        "messages_bound": (
+            f"{min(c['bounds'])}-{max(c['bounds'])}"
+            if min(c["bounds"]) != max(c["bounds"])
+            else str(c["bounds"][0])
+        ),
         "min_gap_ms": c["min_gap_s"] * 1000,
         "latency_p50_ms": percentile(latencies, 50) * 1000,
         "latency_p99_ms": percentile(latencies, 99) * 1000,
@@ -663,7 +667,9 @@ def _tables(result: SuiteResult, config: Config, sizes: list[dict[str, Any]]) ->
         "the query with the same filter, sent once the writers stopped. `last commit -> last "
         "message`: from the arrival here of the response to the last mutation that could move "
         "the class's counts (for the subjectId filter: the last on a run of that subject) to "
-        "the subscriber's last message; the rate limit alone can add up to one interval.",
+        "the subscriber's last message; the rate limit alone can add up to one interval. It is "
+        "negative when the last commits left the counts as already sent (one run paused and "
+        "another resumed within one interval): no newer message was due.",
     ]
 
 
