@@ -45,7 +45,8 @@ from db.records import RunEvent
 
 log = logging.getLogger(__name__)
 
-PayloadSender = Callable[[bytes], Awaitable[None]]
+# Sends one event's payload, JSON text, framed for one operation.
+PayloadSender = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,8 @@ class LiveExecutor:
     make_context: Callable[[], Any]
     cache_size: int = 4096
     # Payloads being executed, and payloads done (most subscribers find theirs here).
-    _pending: dict[tuple[Any, ...], asyncio.Task[bytes]] = field(default_factory=dict)
-    _ready: OrderedDict[tuple[Any, ...], bytes] = field(default_factory=OrderedDict)
+    _pending: dict[tuple[Any, ...], asyncio.Task[str]] = field(default_factory=dict)
+    _ready: OrderedDict[tuple[Any, ...], str] = field(default_factory=OrderedDict)
     _variables_used: dict[int, tuple[DocumentNode, set[str]]] = field(default_factory=dict)
     executions: int = 0
 
@@ -147,7 +148,7 @@ class LiveExecutor:
         """Send each of the subscriber's events, executed once per shape."""
         async for event in subscriber:
             payload = self.payload(shape, event)
-            if not isinstance(payload, bytes):
+            if not isinstance(payload, str):
                 # Only while the execution is in flight; shielded, so that a subscriber
                 # leaving does not cancel it for the others.
                 payload = await asyncio.shield(payload)
@@ -156,27 +157,15 @@ class LiveExecutor:
             except Exception:  # the socket is gone; the transport cleans the operation up
                 return
 
-    def payload(self, shape: Shape, event: RunEvent) -> bytes | asyncio.Task[bytes]:
-        """The encoded payload of `event` for `shape`, or the task executing it once."""
+    def payload(self, shape: Shape, event: RunEvent) -> str | asyncio.Task[str]:
+        """The encoded payload of `event` for `shape`, or the task finishing its execution."""
         key = (*shape.key, event.workspace_id, event.seq)
         ready = self._ready.get(key)
         if ready is not None:
             return ready
         task = self._pending.get(key)
-        if task is None:
-            task = asyncio.ensure_future(self._execute(shape, event))
-            self._pending[key] = task
-            task.add_done_callback(lambda done: self._settle(key, done))
-        return task
-
-    def _settle(self, key: tuple[Any, ...], task: asyncio.Task[bytes]) -> None:
-        self._pending.pop(key, None)
-        if not task.cancelled() and task.exception() is None:
-            self._ready[key] = task.result()
-            if len(self._ready) > self.cache_size:
-                self._ready.popitem(last=False)
-
-    async def _execute(self, shape: Shape, event: RunEvent) -> bytes:
+        if task is not None:
+            return task
         self.executions += 1
         result = execute(
             self.schema._schema,
@@ -187,15 +176,38 @@ class LiveExecutor:
             operation_name=shape.operation_name,
             executor_class=self.schema.execution_context_class,
         )
-        if not isinstance(result, ExecutionResult):
-            result = await result
+        if isinstance(result, ExecutionResult):
+            # Fields of the event and its run resolve at once: done here, so the other
+            # subscribers woken by this event find it ready rather than wait on a task.
+            return self._store(key, self._encode(result))
+        task = asyncio.ensure_future(self._finish(result))
+        self._pending[key] = task
+        task.add_done_callback(lambda done: self._settle(key, done))
+        return task
+
+    def _store(self, key: tuple[Any, ...], payload: str) -> str:
+        self._ready[key] = payload
+        if len(self._ready) > self.cache_size:
+            self._ready.popitem(last=False)
+        return payload
+
+    def _settle(self, key: tuple[Any, ...], task: asyncio.Task[str]) -> None:
+        self._pending.pop(key, None)
+        if not task.cancelled() and task.exception() is None:
+            self._store(key, task.result())
+
+    async def _finish(self, pending: Awaitable[ExecutionResult]) -> str:
+        return self._encode(await pending)
+
+    def _encode(self, result: ExecutionResult) -> str:
         payload: dict[str, Any] = {"data": result.data}
         if result.errors:
             errors: list[GraphQLError] = list(result.errors)
             self.schema.process_errors(errors)
             payload["errors"] = [e.formatted for e in errors]
-        # A copy of its length: orjson's own bytes keep a ~4 KiB buffer, and these are cached.
-        return bytes(memoryview(orjson.dumps(payload)))
+        # Text, decoded once per event and shape rather than per subscriber (and orjson's own
+        # bytes would keep a ~4 KiB buffer in the cache).
+        return orjson.dumps(payload).decode()
 
 
 class Held:

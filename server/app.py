@@ -28,7 +28,7 @@ from server.auth import TokenVerifier, load_or_create_secret
 from server.config import Settings
 from server.http import GraphQLHTTP
 from server.metrics import CONTENT_TYPE, Metrics
-from server.middleware import BodyLimit, RequestId
+from server.middleware import BodyLimit, RequestId, SocketRoute
 from server.runtime import Runtime
 from server.view import GraphQLView
 
@@ -172,6 +172,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(RequestId),
+            # Sockets on /graphql go straight to the view, past the layers below (the route
+            # above stays: the routes still describe every endpoint).
+            Middleware(SocketRoute, path="/graphql", socket_app=view),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         ],
         lifespan=lifespan,

@@ -1,4 +1,5 @@
-"""ASGI middleware: a request id on every request, and the request body size limit."""
+"""ASGI middleware: a request id on every request, the request body size limit, and the
+WebSocket endpoint's short path."""
 
 from __future__ import annotations
 
@@ -45,6 +46,28 @@ class RequestId:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class SocketRoute:
+    """Hands WebSocket connections on `path` straight to `socket_app`, past the layers below
+    (exception handling, routing): each is a coroutine frame held for the socket's whole life,
+    and a wrapper that every message sent goes through. Other requests pass on to `app`."""
+
+    def __init__(self, app: ASGIApp, path: str, socket_app: ASGIApp) -> None:
+        self.app = app
+        self.path = path
+        self.socket_app = socket_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            path: str = scope["path"]
+            root_path: str = scope.get("root_path", "")
+            if path.startswith(root_path):
+                path = path[len(root_path) :]
+            if path == self.path:
+                await self.socket_app(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class _TooLarge(Exception):

@@ -55,13 +55,13 @@ def _init_payload(message: Any) -> dict[str, Any]:
     return payload if isinstance(payload, dict) else {}
 
 
-def _frame_sender(websocket: Any, prefix: bytes, operation_id: object) -> PayloadSender:
-    """Sends a shared payload as this operation's message, framed around the payload bytes."""
-    head = prefix % orjson.dumps(operation_id)
+def _frame_sender(websocket: Any, prefix: str, operation_id: object) -> PayloadSender:
+    """Sends a shared payload as this operation's message, framed around the payload text."""
+    head = prefix % orjson.dumps(operation_id).decode()
     ws = websocket.ws  # Starlette's WebSocket, under Strawberry's adapter
 
-    async def send(payload: bytes) -> None:
-        await ws.send_text((head + payload + b"}").decode())
+    async def send(payload: str) -> None:
+        await ws.send_text(head + payload + "}")
 
     return send
 
@@ -108,7 +108,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             LiveOperation(
                 id=str(operation_id),
                 variables=variables if isinstance(variables, dict) else None,
-                send=self._frame_sender(b'{"id":%b,"type":"next","payload":', operation_id),
+                send=self._frame_sender('{"id":%s,"type":"next","payload":', operation_id),
             )
         )
         try:
@@ -116,7 +116,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         finally:
             LIVE_OPERATION.reset(mark)
 
-    def _frame_sender(self, prefix: bytes, operation_id: object) -> PayloadSender:
+    def _frame_sender(self, prefix: str, operation_id: object) -> PayloadSender:
         return _frame_sender(self.websocket, prefix, operation_id)
 
 
@@ -179,7 +179,7 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
                 id=str(operation_id),
                 variables=variables if isinstance(variables, dict) else None,
                 send=_frame_sender(
-                    self.websocket, b'{"type":"data","id":%b,"payload":', operation_id
+                    self.websocket, '{"type":"data","id":%s,"payload":', operation_id
                 ),
             )
         )
