@@ -57,6 +57,23 @@ class LiveOperation:
     variables: dict[str, Any] | None
     # Sends one event's encoded payload ({"data": ...}) framed for this operation.
     send: PayloadSender
+    # The transport catches `Handoff` and runs the delivery itself (see Held).
+    handoff: bool = False
+
+
+class Handoff(BaseException):
+    """Raised from a shared subscription's stream to leave Strawberry's stream for good; the
+    transport then awaits `deliver` in the operation's own task.
+
+    An idle subscription would otherwise keep Strawberry's and graphql-core's whole stream alive
+    (the operation's generators, its extension contexts, the subscription's execution context)
+    for as long as it runs: about a quarter of an idle socket's memory. A BaseException, so that
+    no `except Exception` on the way turns it into an error result.
+    """
+
+    def __init__(self, deliver: Callable[[], Awaitable[None]]) -> None:
+        super().__init__()
+        self.deliver = deliver
 
 
 LIVE_OPERATION: contextvars.ContextVar[LiveOperation | None] = contextvars.ContextVar(
@@ -211,28 +228,45 @@ class LiveExecutor:
 
 
 class Held:
-    """The stream Strawberry iterates for a shared subscription. Its first step delivers the
-    subscriber's events itself, inside Strawberry's operation task (no task of its own), and
-    yields nothing; it ends, closing the subscriber, when the operation is stopped (completed
-    by the client, or its socket closed) or the delivery ends."""
+    """The stream Strawberry iterates for a shared subscription. It yields nothing: its first
+    step delivers the subscriber's events, and ends, closing the subscriber, when the operation
+    is stopped (completed by the client, or its socket closed) or the delivery ends. Where the
+    transport takes a `Handoff`, that step raises one and the transport delivers instead;
+    otherwise it delivers inside Strawberry's operation task."""
 
     def __init__(
-        self, executor: LiveExecutor, subscriber: Subscriber, shape: Shape, send: PayloadSender
+        self,
+        executor: LiveExecutor,
+        subscriber: Subscriber,
+        shape: Shape,
+        send: PayloadSender,
+        handoff: bool = False,
     ) -> None:
         self._executor = executor
         self._subscriber = subscriber
         self._shape = shape
         self._send = send
+        self._handoff = handoff
+        self._handed_off = False
 
     def __aiter__(self) -> Held:
         return self
 
     async def __anext__(self) -> Any:
+        if self._handoff and not self._handed_off:
+            self._handed_off = True
+            raise Handoff(self.deliver)
+        await self.deliver()
+        raise StopAsyncIteration
+
+    async def deliver(self) -> None:
+        """Send the subscriber's events until the operation stops; then close the subscriber."""
         try:
             await self._executor.deliver(self._subscriber, self._shape, self._send)
         finally:
             self._subscriber.close()
-        raise StopAsyncIteration
 
     async def aclose(self) -> None:
-        self._subscriber.close()
+        # Closed by Strawberry's stream as the handoff passes through: the delivery goes on.
+        if not self._handed_off:
+            self._subscriber.close()

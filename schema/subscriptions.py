@@ -73,7 +73,7 @@ class StatusChanges:
         if live is not None and ctx.live is not None and shape is not None:
             # Shared execution: the executor sends the payloads; Strawberry's stream stays open
             # (and yields nothing) for as long as the operation runs.
-            return Held(ctx.live, subscriber, shape, live.send)
+            return Held(ctx.live, subscriber, shape, live.send, handoff=live.handoff)
         return _deliver(subscriber)  # type: ignore[return-value]
 
 

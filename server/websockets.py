@@ -21,6 +21,7 @@ from graphql import GraphQLError
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
@@ -33,7 +34,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
 from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 
 from schema.context import Context
-from schema.live import LIVE_OPERATION, LiveOperation, PayloadSender
+from schema.live import LIVE_OPERATION, Handoff, LiveOperation, PayloadSender
 from server.auth import AuthError
 
 if TYPE_CHECKING:
@@ -109,12 +110,32 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 id=str(operation_id),
                 variables=variables if isinstance(variables, dict) else None,
                 send=self._frame_sender('{"id":%s,"type":"next","payload":', operation_id),
+                handoff=True,
             )
         )
         try:
             await super().handle_subscribe(message)
         finally:
             LIVE_OPERATION.reset(mark)
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        try:
+            await super().run_operation(operation)
+            return
+        except Handoff as handoff:
+            deliver = handoff.deliver
+        # Out of the except block, so that no traceback keeps Strawberry's frames alive: the
+        # shared delivery goes on in this task (cancelled as usual when the client completes
+        # the operation or the socket closes), and ends as Strawberry's stream would have.
+        try:
+            await deliver()
+        except Exception as error:
+            # As Strawberry ends an operation whose stream failed: logged, then completed.
+            await self.handle_task_exception(error)
+        with contextlib.suppress(Exception):
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        if self.operations.get(operation.id) is operation:  # the id may be in use again
+            del self.operations[operation.id]
 
     def _frame_sender(self, prefix: str, operation_id: object) -> PayloadSender:
         return _frame_sender(self.websocket, prefix, operation_id)

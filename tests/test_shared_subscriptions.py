@@ -3,6 +3,7 @@ on the wire as Strawberry's own per-subscriber execution."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 from typing import Any
@@ -141,3 +142,52 @@ async def test_subscribers_with_one_shape_share_one_execution_per_event(
     first_payload = json.loads(received[0][0])["payload"]
     assert first_payload == json.loads(other_received[0])["payload"]  # no children yet
     await wait_for(lambda: app.state.runtime.fanout.subscriber_count == 0, what="cleanup")
+
+
+async def test_a_completed_shared_subscription_stops_and_its_id_can_be_used_again(
+    app: Starlette, server: str, client: GraphQLClient
+) -> None:
+    watch = "subscription($ws: ID!) { workflowRunStatusChanged(workspaceId: $ws) { runId } }"
+    received: dict[str, list[str]] = {"a": [], "b": []}
+    ends: list[dict[str, Any]] = []
+
+    async with websockets.connect(ws_url(server), subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+
+        async def send(message: dict[str, Any]) -> None:
+            await ws.send(json.dumps(message))
+
+        async def subscribe(op: str) -> None:
+            payload = {"query": watch, "variables": {"ws": "ws-a"}}
+            await send({"id": op, "type": "subscribe", "payload": payload})
+
+        async def until(check: Any) -> None:
+            while not check():
+                message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if message["type"] == "next":
+                    run_id = message["payload"]["data"]["workflowRunStatusChanged"]["runId"]
+                    received[message["id"]].append(run_id)
+                elif message["type"] in ("complete", "error"):
+                    ends.append(message)
+
+        await send({"type": "connection_init", "payload": {"Authorization": f"Bearer {token()}"}})
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await subscribe("a")
+        await subscribe("b")
+        await subscribers_registered(app, 2)
+        first = await create_run(client)
+        await until(lambda: len(received["a"]) == 1 and len(received["b"]) == 1)
+
+        await send({"id": "a", "type": "complete"})
+        fanout = app.state.runtime.fanout
+        await wait_for(lambda: fanout.subscriber_count == 1, what="a's subscriber to go")
+        second = await create_run(client)
+        await until(lambda: len(received["b"]) == 2)
+
+        await subscribe("a")
+        await subscribers_registered(app, 2)
+        third = await create_run(client)
+        await until(lambda: len(received["a"]) == 2 and len(received["b"]) == 3)
+
+    assert received["b"] == [first["id"], second["id"], third["id"]]
+    assert received["a"] == [first["id"], third["id"]]
+    assert ends == []  # the server completes nothing the client completed itself
