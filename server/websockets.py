@@ -62,7 +62,7 @@ def _frame_sender(websocket: Any, prefix: str, operation_id: object) -> PayloadS
     ws = websocket.ws  # Starlette's WebSocket, under Strawberry's adapter
 
     async def send(payload: str) -> None:
-        await ws.send_text(head + payload + "}")
+        await ws.send({"type": "websocket.send", "text": head + payload + "}"})
 
     return send
 

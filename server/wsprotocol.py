@@ -100,12 +100,13 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         self.queue = cast("asyncio.Queue[Any]", _Mailbox())
         self.writable = cast("asyncio.Event", _Gate(is_open=True))
 
-    async def send(self, message: Any) -> None:
-        await super().send(message)
-        if message["type"] == "websocket.accept" and self.handshake_complete:
-            # Sent; the scope keeps what the app reads of the request (its headers).
-            # uvicorn reads them only before the handshake completes. The request lives on in
-            # websockets' parser (a local of its generator): its headers are emptied.
+    def start_keepalive(self) -> None:
+        # Called once, right after the handshake's response is written (a hook here rather than
+        # an override of `send`, which every message goes through). uvicorn reads the request
+        # and response only before that. The request lives on in websockets' parser (a local
+        # of its generator): its headers are emptied; the scope keeps what the app reads.
+        super().start_keepalive()
+        if self.handshake_complete and hasattr(self, "response"):
             self.request.headers.clear()
             del self.request, self.response
 
