@@ -8,14 +8,14 @@ from typing import Any
 
 import strawberry
 from graphql import ASTValidationRule, GraphQLError
-from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension
+from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as aliases_validator
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from db.replicas import format_lsn
-from schema.budget import BudgetedValidation, TokenLimit
+from schema.budget import BudgetedValidation, CachedParse, TokenLimit
 from schema.compiled import CompiledExecutor
 from schema.context import Limits
 from schema.deadline import ExecutionDeadline
@@ -97,7 +97,7 @@ def build_schema(
         # Tokens bound what the depth limiter cannot see: it skips `__` fields. Before the
         # parser cache, whose key includes the parse options.
         lambda: TokenLimit(limits.max_tokens),
-        lambda: ParserCache(maxsize=256),
+        lambda: CachedParse(maxsize=256),
         # Replaces Strawberry's ValidationCache, which would validate before the budget. The
         # same rule classes for every request: they are part of the validation cache's key.
         lambda: BudgetedValidation(limits.max_fields, limits.max_field_repeats, rules),

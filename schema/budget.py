@@ -9,6 +9,7 @@ measured once, before validation runs.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter, OrderedDict
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -26,7 +27,7 @@ from graphql import (
     SelectionSetNode,
     validate,
 )
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import ParserCache, SchemaExtension
 
 
 class _Cost:
@@ -142,6 +143,20 @@ class TokenLimit(SchemaExtension):
 
     def on_parse(self) -> Iterator[None]:
         self.execution_context.parse_options["max_tokens"] = self.max_tokens
+        yield
+
+
+class CachedParse(ParserCache):
+    """Strawberry's ParserCache, except that a document that does not parse is left to
+    Strawberry's own parse, inside its error handling: raised from the hook, the error escaped
+    a subscription's stream (the socket got no 4400 and no reason)."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
         yield
 
 

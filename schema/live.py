@@ -135,7 +135,11 @@ class LiveExecutor:
     # Payloads being executed, and payloads done (most subscribers find theirs here).
     _pending: dict[tuple[Any, ...], asyncio.Task[str]] = field(default_factory=dict)
     _ready: OrderedDict[tuple[Any, ...], str] = field(default_factory=OrderedDict)
-    _variables_used: dict[int, tuple[DocumentNode, set[str]]] = field(default_factory=dict)
+    # Per operation (by id, checked by identity): the document to execute, the variables its
+    # selection uses, and a serial number that stands for the operation in payload keys (an
+    # id can be reused once its operation is gone; a serial number is never).
+    _variables_used: dict[int, tuple[DocumentNode, set[str], int]] = field(default_factory=dict)
+    _serial: int = 0
     executions: int = 0
 
     def shape(self, info: Info[Any, Any], raw_variables: dict[str, Any] | None) -> Shape | None:
@@ -146,11 +150,12 @@ class LiveExecutor:
         document = DocumentNode(definitions=(operation, *info._raw_info.fragments.values()))
         cached = self._variables_used.get(id(operation))
         if cached is None or cached[0].definitions[0] is not operation:
-            cached = (document, _payload_variables(operation, document))
+            self._serial += 1
+            cached = (document, _payload_variables(operation, document), self._serial)
             self._variables_used[id(operation)] = cached
             if len(self._variables_used) > self.cache_size:
                 self._variables_used.pop(next(iter(self._variables_used)))
-        document, names = cached
+        document, names, serial = cached
         variables = raw_variables or {}
         # Only the variables the selection uses tell payloads apart; the root field's own
         # arguments (workspace, filters, cursor) only decide which events arrive.
@@ -158,7 +163,7 @@ class LiveExecutor:
         operation_name = operation.name.value if operation.name else None
         # Decoded: orjson's bytes keep its ~4 KiB output buffer, and each subscriber holds a key.
         encoded = orjson.dumps(relevant, option=orjson.OPT_SORT_KEYS).decode()
-        key = (id(operation), operation_name, encoded)
+        key = (serial, operation_name, encoded)
         return Shape(document, operation_name, variables, key)
 
     async def deliver(self, subscriber: Subscriber, shape: Shape, send: PayloadSender) -> None:

@@ -16,6 +16,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from strawberry.extensions import SchemaExtension
 
+from schema.live import Handoff
+
 if TYPE_CHECKING:
     from server.runtime import Runtime
 
@@ -72,7 +74,12 @@ class Metrics:
         class OperationMetrics(SchemaExtension):
             def on_operation(self) -> Iterator[None]:
                 started = time.perf_counter()
-                yield
+                try:
+                    yield
+                except Handoff:
+                    # A shared subscription leaving Strawberry's stream: it started fine.
+                    metrics.record(self.execution_context, time.perf_counter() - started)
+                    raise
                 metrics.record(self.execution_context, time.perf_counter() - started)
 
         return OperationMetrics

@@ -129,9 +129,18 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         # the operation or the socket closes), and ends as Strawberry's stream would have.
         try:
             await deliver()
-        except Exception as error:
-            # As Strawberry ends an operation whose stream failed: logged, then completed.
-            await self.handle_task_exception(error)
+        except Exception as exc:
+            # As Strawberry's stream reports a failure: a `next` with the shaped error (its
+            # code; internal errors masked and logged), then `complete`.
+            errors = [
+                exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
+            ]
+            self.schema.process_errors(errors, None)
+            message = {"data": None, "errors": [e.formatted for e in errors]}
+            with contextlib.suppress(Exception):
+                await operation.send_operation_message(
+                    cast("Any", {"id": operation.id, "type": "next", "payload": message})
+                )
         with contextlib.suppress(Exception):
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
         if self.operations.get(operation.id) is operation:  # the id may be in use again

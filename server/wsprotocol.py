@@ -18,22 +18,20 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 
 
 class _Mailbox:
-    """The part of asyncio.Queue uvicorn uses (put_nowait, get, empty), for one consumer: the
-    app's `receive`."""
+    """The part of asyncio.Queue uvicorn uses (put_nowait, get, empty, qsize)."""
 
-    __slots__ = ("_items", "_waiter")
+    __slots__ = ("_items", "_waiters")
 
     def __init__(self) -> None:
         self._items: deque[Any] | None = None
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiters: deque[asyncio.Future[None]] | None = None
 
     def put_nowait(self, item: Any) -> None:
         if self._items is None:
             self._items = deque()
         self._items.append(item)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        # Wake one getter, as asyncio.Queue does (a cancelled one is skipped).
+        self._wake_next()
 
     def empty(self) -> bool:
         return not self._items
@@ -43,17 +41,30 @@ class _Mailbox:
 
     async def get(self) -> Any:
         while not self._items:
-            waiter = self._waiter
-            if waiter is None or waiter.done():
-                waiter = self._waiter = asyncio.get_running_loop().create_future()
+            waiter = asyncio.get_running_loop().create_future()
+            if self._waiters is None:
+                self._waiters = deque()
+            self._waiters.append(waiter)
             try:
                 await waiter
-            finally:
-                self._waiter = None
+            except BaseException:
+                if self._waiters is not None and waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                if waiter.done() and not waiter.cancelled() and self._items:
+                    # Woken and cancelled at once: pass the wake-up on.
+                    self._wake_next()
+                raise
         item = self._items.popleft()
         if not self._items:
             self._items = None
         return item
+
+    def _wake_next(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
 
 class _Gate:

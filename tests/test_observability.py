@@ -74,6 +74,8 @@ async def test_metrics_parse_and_move_as_requests_are_made(
         before, "workflow_runs_db_queries_total"
     )
     assert _value(during, "workflow_runs_subscriptions") == 1
+    # Counted once it has started, while it runs.
+    assert _value(during, ops, type="subscription", operation="Watch", outcome="ok") == 1
     assert _value(during, "workflow_runs_websockets") == 1
     assert _value(after, "workflow_runs_listener_connected") == 1
     assert _value(after, "workflow_runs_db_pool_size") >= 1

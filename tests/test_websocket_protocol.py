@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 from typing import Any
@@ -132,3 +133,31 @@ async def test_a_malformed_or_foreign_cursor_is_bad_user_input(
         refused = await _recv(ws)
         assert refused["type"] == "error"
         assert refused["payload"][0]["extensions"]["code"] == code
+
+
+@pytest.mark.parametrize("document", ["syntax", "too many tokens"])
+async def test_a_subscription_that_does_not_parse_gets_parse_failed_and_the_socket_stays(
+    server: str, document: str
+) -> None:
+    # As over HTTP, for this operation alone: GRAPHQL_PARSE_FAILED, or QUERY_TOO_COMPLEX for a
+    # document over the token limit (the parser stops there).
+    query = (
+        "subscription { workflowRunStatusChanged("
+        if document == "syntax"
+        else (
+            'subscription { workflowRunStatusChanged(workspaceId: "ws-a") { '
+            + "status " * 6000
+            + "} }"
+        )
+    )
+    ws = await _open(server)
+    await _init(ws, token())
+    assert (await _recv(ws))["type"] == "connection_ack"
+    await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}}))
+    refused = await asyncio.wait_for(_recv(ws), 10)
+    assert refused["id"] == "1" and refused["type"] == "error"
+    code = "GRAPHQL_PARSE_FAILED" if document == "syntax" else "QUERY_TOO_COMPLEX"
+    assert [e["extensions"]["code"] for e in refused["payload"]] == [code]
+    await ws.send(json.dumps({"type": "ping"}))
+    assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "pong"
+    await ws.close()
