@@ -71,9 +71,22 @@ class Handoff(BaseException):
     no `except Exception` on the way turns it into an error result.
     """
 
-    def __init__(self, deliver: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, deliver: Callable[[], Awaitable[None]], abandon: Callable[[], None]) -> None:
         super().__init__()
-        self.deliver = deliver
+        self._deliver = deliver
+        self._abandon = abandon
+        self._taken = False
+
+    def take(self) -> Callable[[], Awaitable[None]]:
+        """The delivery, now the taker's to await."""
+        self._taken = True
+        return self._deliver
+
+    def __del__(self) -> None:
+        # Swallowed on its way up (no hook does that today): nobody will deliver, so nobody
+        # would close the subscriber either.
+        if not self._taken:
+            self._abandon()
 
 
 LIVE_OPERATION: contextvars.ContextVar[LiveOperation | None] = contextvars.ContextVar(
@@ -260,7 +273,7 @@ class Held:
     async def __anext__(self) -> Any:
         if self._handoff and not self._handed_off:
             self._handed_off = True
-            raise Handoff(self.deliver)
+            raise Handoff(self.deliver, self._subscriber.close)
         await self.deliver()
         raise StopAsyncIteration
 

@@ -123,7 +123,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await super().run_operation(operation)
             return
         except Handoff as handoff:
-            deliver = handoff.deliver
+            deliver = handoff.take()
         # Out of the except block, so that no traceback keeps Strawberry's frames alive: the
         # shared delivery goes on in this task (cancelled as usual when the client completes
         # the operation or the socket closes), and ends as Strawberry's stream would have.
