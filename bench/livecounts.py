@@ -31,7 +31,7 @@ import math
 import re
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,7 +40,7 @@ from bench.pinning import pin_load_generator
 from bench.report import RESULTS, SuiteResult, Table, publish
 from bench.server import Server
 from bench.stats import median, percentile
-from bench.subscribers import Api, _raise_fd_limit, _sample_rss, _settled_rss
+from bench.subscribers import Api, raise_fd_limit, sample_rss, settled_rss
 from bench.wsclient import Subscription, subscribe
 from db.pool import connect
 from server.auth import mint_token
@@ -262,7 +262,7 @@ async def measure_size(
     try:
         # Warm-up: the writers' runs, created and started through the API.
         owned = await _create_runs(api, config)
-        rss_before = await _settled_rss(server)
+        rss_before = await settled_rss(server)
 
         began = time.perf_counter()
         cpu0 = server.cpu_seconds()
@@ -283,7 +283,7 @@ async def measure_size(
             f"after {out['live_s']:.1f} s",
             flush=True,
         )
-        rss_idle = await _settled_rss(server)
+        rss_idle = await settled_rss(server)
         cpu0, wall0 = server.cpu_seconds(), time.perf_counter()
         await asyncio.sleep(config.idle_s)
         idle_rate = (server.cpu_seconds() - cpu0) / (time.perf_counter() - wall0)
@@ -292,7 +292,7 @@ async def measure_size(
         # The writes.
         peak = [rss_idle]
         stop = asyncio.Event()
-        sampler = asyncio.create_task(_sample_rss(server, peak, stop))
+        sampler = asyncio.create_task(sample_rss(server, peak, stop))
         statements0 = await _statements(api)
         share, extra = divmod(config.changes, config.writers)
         logs: list[list[tuple[float, str]]] = [[] for _ in range(config.writers)]
@@ -676,16 +676,13 @@ def _tables(result: SuiteResult, config: Config, sizes: list[dict[str, Any]]) ->
 def main(args: argparse.Namespace) -> int:
     config = QUICK if args.quick else FULL
     if args.sizes:
-        config = Config(**{**asdict(config), "sizes": tuple(int(x) for x in args.sizes.split(","))})
-    if args.changes:
-        config = Config(**{**asdict(config), "changes": args.changes})
-    if args.writers:
-        config = Config(**{**asdict(config), "writers": args.writers})
+        config = replace(config, sizes=tuple(int(x) for x in args.sizes.split(",")))
+    # A rate of 0 means back to back; the counts must be positive.
+    given = {"changes": args.changes, "writers": args.writers, "repeat": args.repeat}
+    config = replace(config, **{k: v for k, v in given.items() if v})
     if args.rate is not None:
-        config = Config(**{**asdict(config), "rate": args.rate})
-    if args.repeat:
-        config = Config(**{**asdict(config), "repeat": args.repeat})
-    limit = _raise_fd_limit(max(config.sizes) + 200)
+        config = replace(config, rate=args.rate)
+    limit = raise_fd_limit(max(config.sizes) + 200)
     if limit < max(config.sizes) + 200:
         raise SystemExit(
             f"the open-file limit ({limit}) is too low for {max(config.sizes)} sockets"

@@ -249,7 +249,7 @@ async def _wait_receipts(subs: list[Subscription], count: int, deadline: float) 
     return all(len(s.receipts) >= count for s in subs)
 
 
-async def _sample_rss(server: Server, peak: list[int], stop: asyncio.Event) -> None:
+async def sample_rss(server: Server, peak: list[int], stop: asyncio.Event) -> None:
     while not stop.is_set():
         with contextlib.suppress(OSError, RuntimeError):
             peak[0] = max(peak[0], server.rss_kib())
@@ -257,7 +257,7 @@ async def _sample_rss(server: Server, peak: list[int], stop: asyncio.Event) -> N
             await asyncio.wait_for(stop.wait(), 0.1)
 
 
-async def _settled_rss(server: Server) -> int:
+async def settled_rss(server: Server) -> int:
     """RSS after the server went quiet: the median of a few samples."""
     await asyncio.sleep(1.0)
     samples = []
@@ -300,7 +300,7 @@ async def measure_size(
         run_id = (await api.call(CREATE, ws=WORKSPACE))["createWorkflowRun"]["id"]
         started = (await api.call(START, id=run_id))["startWorkflowRun"]
         cursor = started["events"][-1]["cursor"]
-        rss_before = await _settled_rss(server)
+        rss_before = await settled_rss(server)
 
         # Setup: connect, init, subscribe, then one warm-up change that must reach everyone.
         prof = Profiler(profile, server.pid, RESULTS / f"subscribers-{stamp}-pyspy-setup-{tag}.txt")
@@ -331,7 +331,7 @@ async def measure_size(
         if args.server_gc == "freeze":
             os.kill(server.pid, signal.SIGUSR1)
             await asyncio.sleep(0.5)
-        rss_idle = await _settled_rss(server)
+        rss_idle = await settled_rss(server)
         out.update(
             rss_before_kib=rss_before,
             rss_idle_kib=rss_idle,
@@ -344,7 +344,7 @@ async def measure_size(
         )
         peak = [rss_idle]
         stop = asyncio.Event()
-        sampler = asyncio.create_task(_sample_rss(server, peak, stop))
+        sampler = asyncio.create_task(sample_rss(server, peak, stop))
         sends: list[float] = []
         responses: list[float] = []
         expected: list[str] = []
@@ -523,7 +523,7 @@ def _latencies(
     }
 
 
-def _raise_fd_limit(needed: int) -> int:
+def raise_fd_limit(needed: int) -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < needed and hard > soft:
         soft = hard if hard != resource.RLIM_INFINITY else needed
@@ -720,7 +720,7 @@ def main(args: argparse.Namespace) -> int:
         )
     if args.quick:
         args.py_spy = None
-    limit = _raise_fd_limit(max(config.sizes) + 200)
+    limit = raise_fd_limit(max(config.sizes) + 200)
     if limit < max(config.sizes) + 200:
         raise SystemExit(
             f"the open-file limit ({limit}) is too low for {max(config.sizes)} sockets"

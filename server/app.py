@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from db import migrate
@@ -168,12 +168,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 graphql_http.handle,
                 methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
             ),
-            WebSocketRoute("/graphql", view),
         ],
         middleware=[
             Middleware(RequestId),
-            # Sockets on /graphql go straight to the view, past the layers below (the route
-            # above stays: the routes still describe every endpoint).
+            # The WebSocket side of /graphql: straight to the view, past the layers below.
             Middleware(SocketRoute, path="/graphql", socket_app=view),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         ],

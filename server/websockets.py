@@ -87,9 +87,6 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             # Strawberry closes on an explicit null payload; the protocol allows it.
             message = cast("Any", {**message, "payload": _init_payload(message)})
         await super().handle_connection_init(message)
-        if self.connection_acknowledged and self.connection_init_timeout_task:
-            # Strawberry's timeout task sleeps out the whole wait even once answered.
-            self.connection_init_timeout_task.cancel()
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         limit = self.context.limits.max_subscriptions_per_socket

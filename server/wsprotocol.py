@@ -18,7 +18,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 
 
 class _Mailbox:
-    """The part of asyncio.Queue uvicorn uses (put_nowait, get, empty, qsize)."""
+    """The part of asyncio.Queue uvicorn uses (put_nowait, get, empty)."""
 
     __slots__ = ("_items", "_waiters")
 
@@ -35,9 +35,6 @@ class _Mailbox:
 
     def empty(self) -> bool:
         return not self._items
-
-    def qsize(self) -> int:
-        return len(self._items) if self._items is not None else 0
 
     async def get(self) -> Any:
         while not self._items:
@@ -75,9 +72,6 @@ class _Gate:
     def __init__(self, is_open: bool) -> None:
         self._open = is_open
         self._waiters: list[asyncio.Future[None]] | None = None
-
-    def is_set(self) -> bool:
-        return self._open
 
     def set(self) -> None:
         self._open = True
