@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import strawberry
@@ -12,15 +13,20 @@ from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as aliases_validator
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
+from strawberry.utils.str_converters import to_camel_case
 
 from db.replicas import format_lsn
 from schema.budget import BudgetedValidation, CachedParse, TokenLimit
 from schema.compiled import CompiledExecutor
-from schema.context import Limits
+from schema.context import Context, Limits
 from schema.deadline import ExecutionDeadline
-from schema.errors import shape_error
+from schema.errors import QueryTooComplex, shape_error
 from schema.mutations import Mutation
+from schema.plans import Declined, Plan, Plans
 from schema.queries import Query
 from schema.scalars import SCALARS
 from schema.subscriptions import Subscription
@@ -53,12 +59,19 @@ def _without_suggestions(error: GraphQLError) -> GraphQLError:
     )
 
 
+# Told of each operation a plan answered: (operation name, error code or None, seconds).
+PlannedObserver = Callable[[str | None, str | None, float], None]
+
+
 class RunsSchema(strawberry.Schema):
-    """Strawberry's schema, with our error codes and masking."""
+    """Strawberry's schema, with our error codes and masking, and planned operations."""
 
     # Strawberry's disable_field_suggestions covers fields only; this covers arguments, types,
     # input fields and enum values too, which would otherwise spell out a private schema.
     hide_suggestions = False
+    plans: Plans | None = None
+    execution_timeout_s: float = 10.0
+    observe_planned: PlannedObserver | None = None
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -69,10 +82,74 @@ class RunsSchema(strawberry.Schema):
         those raised from extension hooks), execution errors, and each streamed result's.
         """
         context = execution_context.context if execution_context is not None else None
-        request_id = getattr(context, "request_id", None)
+        self._shape(errors, getattr(context, "request_id", None))
+
+    def _shape(self, errors: list[GraphQLError], request_id: str | None) -> None:
         errors[:] = [shape_error(error, request_id) for error in errors]
         if self.hide_suggestions:
             errors[:] = [_without_suggestions(error) for error in errors]
+
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """Strawberry's execute, or the operation's plan when it has one (schema/plans.py)."""
+        plans = self.plans
+        if (
+            plans is None
+            or query is None
+            or root_value is not None
+            or not isinstance(context_value, Context)
+            or (
+                allowed_operation_types is not None
+                and OperationType.QUERY not in allowed_operation_types
+            )
+        ):
+            plans = None
+        elif (plan := plans.get(query, operation_name)) is not None:
+            result = await self._execute_plan(plans, plan, context_value, variable_values)
+            if result is not None:
+                return result
+        result = await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed_operation_types,
+            operation_extensions,
+        )
+        if plans is not None and query is not None and not result.errors:
+            plans.learn(query, operation_name)
+        return result
+
+    async def _execute_plan(
+        self, plans: Plans, plan: Plan, context: Context, variables: dict[str, Any] | None
+    ) -> ExecutionResult | None:
+        started = time.perf_counter()
+        code = None
+        try:
+            data = await plans.execute(plan, context, variables, self.execution_timeout_s)
+        except Declined:
+            return None
+        except QueryTooComplex as exc:
+            # What the generic path answers when ExecutionDeadline cuts an operation off.
+            errors = [GraphQLError(str(exc), original_error=exc)]
+            self._shape(errors, context.request_id)
+            code = (errors[0].extensions or {}).get("code")
+            result: ExecutionResult = PreExecutionError(data=None, errors=errors)
+        else:
+            result = ExecutionResult(data=data, errors=None)
+        if self.observe_planned is not None:
+            name = plan.operation.name.value if plan.operation.name else None
+            self.observe_planned(name, code, time.perf_counter() - started)
+        return result
 
 
 def build_schema(
@@ -80,11 +157,13 @@ def build_schema(
     *,
     introspection: bool = True,
     extensions: Sequence[type[SchemaExtension]] = (),
+    planned: bool = True,
 ) -> RunsSchema:
     """The schema, with the query limits applied.
 
     Without introspection (for a production API whose schema is not public), `__schema` and
-    `__type` are refused and error messages suggest no field names.
+    `__type` are refused and error messages suggest no field names. `planned`: answer the
+    queries it can from plans (schema/plans.py) once the generic path has answered them.
     """
     limits = limits or Limits()
     rules: list[type[ASTValidationRule]] = [
@@ -114,6 +193,18 @@ def build_schema(
         config=StrawberryConfig(scalar_map=SCALARS, disable_field_suggestions=not introspection),
     )
     schema.hide_suggestions = not introspection
+    schema.execution_timeout_s = limits.execution_timeout_ms / 1000
+    if planned:
+        query_type = schema.get_type_by_name("Query")
+        assert isinstance(query_type, StrawberryObjectDefinition)
+        root_fields = query_type.fields
+        schema.plans = Plans(
+            schema._schema,
+            {f.graphql_name or to_camel_case(f.python_name): f.arguments for f in root_fields},
+            schema.config,
+            schema.schema_converter.scalar_registry,
+            max_tokens=limits.max_tokens,
+        )
     return schema
 
 

@@ -58,7 +58,7 @@ SelectionKey = frozenset[int]
 Fragments = dict[str, FragmentDefinitionNode]
 
 
-class _NotCompiled(Exception):
+class NotCompiled(Exception):
     pass
 
 
@@ -66,7 +66,7 @@ def selection_key(nodes: Sequence[FieldNode]) -> SelectionKey:
     return frozenset(id(node) for node in nodes)
 
 
-def _fields(
+def collect_fields(
     selection_sets: Sequence[SelectionSetNode | None], fragments: Fragments, type_name: str
 ) -> OrderedDict[str, list[FieldNode]]:
     """The fields of merged selection sets, by response key, in the order graphql-core
@@ -76,34 +76,36 @@ def _fields(
     def walk(selection_set: SelectionSetNode) -> None:
         for selection in selection_set.selections:
             if selection.directives:
-                raise _NotCompiled  # @skip / @include depend on variables: leave it generic
+                raise NotCompiled  # @skip / @include depend on variables: leave it generic
             if isinstance(selection, FieldNode):
                 key = (selection.alias or selection.name).value
                 fields.setdefault(key, []).append(selection)
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 if condition is not None and condition.name.value != type_name:
-                    raise _NotCompiled
+                    raise NotCompiled
                 walk(selection.selection_set)
             elif isinstance(selection, FragmentSpreadNode):
                 fragment = fragments[selection.name.value]
                 if fragment.type_condition.name.value != type_name:
-                    raise _NotCompiled
+                    raise NotCompiled
                 walk(fragment.selection_set)
 
     for selection_set in selection_sets:
         if selection_set is None:
-            raise _NotCompiled
+            raise NotCompiled
         walk(selection_set)
     return fields
 
 
 def _run(nodes: Sequence[FieldNode], fragments: Fragments, depth: int = 0) -> RunJson:
     out = []
-    for key, same in _fields([n.selection_set for n in nodes], fragments, "WorkflowRun").items():
+    for key, same in collect_fields(
+        [n.selection_set for n in nodes], fragments, "WorkflowRun"
+    ).items():
         name = same[0].name.value
         if any(n.arguments for n in same):
-            raise _NotCompiled
+            raise NotCompiled
         if name == "__typename":
             out.append(JsonField(key, constant='"WorkflowRun"'))
         elif name in _PLAIN:
@@ -112,7 +114,7 @@ def _run(nodes: Sequence[FieldNode], fragments: Fragments, depth: int = 0) -> Ru
         elif name == "parent" and depth < _MAX_PARENT_DEPTH:
             out.append(JsonField(key, parent=_run(same, fragments, depth + 1)))
         else:
-            raise _NotCompiled
+            raise NotCompiled
     return RunJson(tuple(out))
 
 
@@ -134,7 +136,7 @@ def _memoized(kind: str, nodes: Sequence[FieldNode], fragments: Fragments, make:
         return hit[1]
     try:
         compiled = make(nodes, fragments)
-    except _NotCompiled:
+    except NotCompiled:
         compiled = None
     _CACHE[key] = (tuple(nodes), compiled)
     if len(_CACHE) > _CACHE_SIZE:
@@ -157,21 +159,23 @@ def compile_connection(nodes: Sequence[FieldNode], fragments: Fragments) -> Comp
 
 def _connection(nodes: Sequence[FieldNode], fragments: Fragments) -> Compiled:
     compiled = []
-    connection = _fields([n.selection_set for n in nodes], fragments, "WorkflowRunConnection")
+    connection = collect_fields(
+        [n.selection_set for n in nodes], fragments, "WorkflowRunConnection"
+    )
     for same in connection.values():
         name = same[0].name.value
         if name == "nodes":
             compiled.append((selection_key(same), _run(same, fragments)))
         elif name == "edges":
-            edge = _fields([n.selection_set for n in same], fragments, "WorkflowRunEdge")
+            edge = collect_fields([n.selection_set for n in same], fragments, "WorkflowRunEdge")
             for inner in edge.values():
                 inner_name = inner[0].name.value
                 if inner_name == "node":
                     compiled.append((selection_key(inner), _run(inner, fragments)))
                 elif inner_name not in ("cursor", "__typename"):
-                    raise _NotCompiled
+                    raise NotCompiled
         elif name not in ("pageInfo", "totalCount", "__typename"):
-            raise _NotCompiled
+            raise NotCompiled
     return compiled
 
 

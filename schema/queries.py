@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import strawberry
+from graphql import FieldNode
 
 from db import events, runs
-from db.records import RunOrder, RunStatus
-from schema.compiled import compile_connection, compile_run
-from schema.context import READ
+from db.records import Run, RunOrder, RunStatus
+from db.runjson import RunJsonRow
+from schema.compiled import Fragments, compile_connection, compile_run
+from schema.context import READ, Context
 from schema.cursors import encode_event_cursor
-from schema.pagination import page_request, run_list_page
+from schema.pagination import Page, page_request, run_list_page
 from schema.types import (
     RunInfo,
     WorkflowRun,
@@ -19,20 +23,55 @@ from schema.types import (
 )
 from schema.validation import check_text
 
+# The resolvers' work, shared with whole operations planned in schema/plans.py.
+
+
+async def find_run(
+    ctx: Context, id: str, nodes: Sequence[FieldNode], fragments: Fragments
+) -> Run | RunJsonRow | None:
+    """The run `id` if the caller may see it; as JSON when its selection `nodes` compiles."""
+    viewer = ctx.authorize(READ)
+    check_text(id, "id")
+    compiled = compile_run(nodes, fragments) if ctx.compiled_selections else None
+    async with ctx.connection(viewer.workspaces) as conn:
+        if compiled:
+            return await runs.get_run_json(conn, viewer.workspaces, id, compiled)
+        return await runs.get_run(conn, viewer.workspaces, id)
+
+
+async def list_runs_page(
+    ctx: Context,
+    nodes: Sequence[FieldNode],
+    fragments: Fragments,
+    *,
+    workspace_id: str,
+    status: list[RunStatus] | None,
+    filter: WorkflowRunFilter | None,
+    order_by: RunOrder,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> Page:
+    """One page of a workspace's runs; its runs as JSON when the selection `nodes` compiles."""
+    ctx.authorize(READ, workspace_id)
+    scope = f"workspace:{workspace_id}"
+    request = page_request(
+        ctx.limits, scope, order_by, first=first, after=after, last=last, before=before
+    )
+    flt = (filter or WorkflowRunFilter()).to_filter(status)
+    compiled = compile_connection(nodes, fragments) if ctx.compiled_selections else None
+    return await run_list_page(
+        ctx, workspace_id, flt, order_by, request, scope=scope, compiled=compiled
+    )
+
 
 @strawberry.type
 class Query:
     @strawberry.field(description="null when no such run exists or the caller may not see it.")
     async def workflow_run(self, info: RunInfo, id: strawberry.ID) -> WorkflowRun | None:
-        ctx = info.context
-        viewer = ctx.authorize(READ)
-        check_text(id, "id")
         raw = info._raw_info
-        compiled = compile_run(raw.field_nodes, raw.fragments) if ctx.compiled_selections else None
-        async with ctx.connection(viewer.workspaces) as conn:
-            if compiled:
-                return await runs.get_run_json(conn, viewer.workspaces, id, compiled)  # type: ignore[return-value]
-            return await runs.get_run(conn, viewer.workspaces, id)  # type: ignore[return-value]
+        return await find_run(info.context, id, raw.field_nodes, raw.fragments)  # type: ignore[return-value]
 
     @strawberry.field(
         description=(
@@ -52,19 +91,19 @@ class Query:
         last: int | None = None,
         before: str | None = None,
     ) -> WorkflowRunConnection:
-        ctx = info.context
-        ctx.authorize(READ, workspace_id)
-        scope = f"workspace:{workspace_id}"
-        request = page_request(
-            ctx.limits, scope, order_by, first=first, after=after, last=last, before=before
-        )
-        flt = (filter or WorkflowRunFilter()).to_filter(status)
         raw = info._raw_info
-        compiled = (
-            compile_connection(raw.field_nodes, raw.fragments) if ctx.compiled_selections else None
-        )
-        page = await run_list_page(
-            ctx, workspace_id, flt, order_by, request, scope=scope, compiled=compiled
+        page = await list_runs_page(
+            info.context,
+            raw.field_nodes,
+            raw.fragments,
+            workspace_id=workspace_id,
+            status=status,
+            filter=filter,
+            order_by=order_by,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
         return WorkflowRunConnection(page=page)
 

@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     schema = build_schema(
         settings.limits, introspection=settings.introspection, extensions=[metrics.extension()]
     )
+    schema.observe_planned = metrics.planned
     runtime = Runtime(settings=settings, verifier=verifier_for(settings), schema=schema)
     metrics.watch(runtime)
     view = GraphQLView(runtime)

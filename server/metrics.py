@@ -93,8 +93,14 @@ class Metrics:
             context.pre_execution_errors or []
         )
         codes = [(e.extensions or {}).get("code", "error") for e in errors]
-        outcome = codes[0] if codes else "ok"
-        self.operations.labels(kind, self.operation_label(context.operation_name), outcome).inc()
+        self.count(kind, context.operation_name, codes[0] if codes else None, seconds)
+
+    def planned(self, name: str | None, code: str | None, seconds: float) -> None:
+        """Record a query answered by its plan (schema/plans.py), outside the extensions."""
+        self.count("query", name, code, seconds)
+
+    def count(self, kind: str, name: str | None, code: str | None, seconds: float) -> None:
+        self.operations.labels(kind, self.operation_label(name), code or "ok").inc()
         if kind in ("query", "mutation"):
             self.latency.labels(kind).observe(seconds)
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import httpx
 import uvicorn
 from starlette.types import ASGIApp
@@ -260,3 +261,17 @@ def on_database(settings: Any, dsn: str, **changes: Any) -> Any:
     from dataclasses import replace
 
     return replace(settings, database_url=dsn, listen_url=None, pgbouncer=False, **changes)
+
+
+@contextlib.asynccontextmanager
+async def runs_locked(database_url: str) -> AsyncIterator[None]:
+    """Another session holds the runs table: reads queue behind it, deterministically slow."""
+    conn = await asyncpg.connect(database_url)
+    transaction = conn.transaction()
+    await transaction.start()
+    await conn.execute("LOCK TABLE workflow_runs IN ACCESS EXCLUSIVE MODE")
+    try:
+        yield
+    finally:
+        await transaction.rollback()
+        await conn.close()

@@ -6,12 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
-import asyncpg
 import pytest
 
 from server.app import create_app
 from server.config import Settings
-from tests.support import GraphQLClient, running, token
+from tests.support import GraphQLClient, running, runs_locked, token
 
 
 @asynccontextmanager
@@ -120,20 +119,6 @@ async def test_introspection_and_field_suggestions_can_be_switched_off(
         assert "errors" not in await open_.execute("{ __schema { queryType { name } } }")
 
 
-@asynccontextmanager
-async def _runs_locked(database_url: str) -> AsyncIterator[None]:
-    # Another session holds the table: reads queue behind it, deterministically slow.
-    conn = await asyncpg.connect(database_url)
-    transaction = conn.transaction()
-    await transaction.start()
-    await conn.execute("LOCK TABLE workflow_runs IN ACCESS EXCLUSIVE MODE")
-    try:
-        yield
-    finally:
-        await transaction.rollback()
-        await conn.close()
-
-
 @pytest.mark.parametrize("limit", ["execution", "statement"])
 async def test_slow_operations_are_cut_off_with_query_too_complex(
     settings: Settings, database_url: str, limit: str
@@ -144,7 +129,7 @@ async def test_slow_operations_are_cut_off_with_query_too_complex(
         statement_timeout_ms=300 if limit == "statement" else 60_000,
     )
     configured = replace(settings, limits=limits)
-    async with serving(configured) as client, _runs_locked(database_url):
+    async with serving(configured) as client, runs_locked(database_url):
         body = await client.execute('{ workflowRuns(workspaceId: "ws-a") { totalCount } }')
     assert _code(body) == "QUERY_TOO_COMPLEX"
     assert "took longer" in str(body)

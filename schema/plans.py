@@ -1,0 +1,329 @@
+"""Whole operations answered without graphql-core's executor.
+
+Most requests a client sends are the same few documents with new variables: a page of runs, one
+run by id. Once the generic path has answered such a document without an error (so it parses,
+validates and fits the budget, none of which depends on variables), its operation is planned:
+each root field, its arguments and its selection, compiled to JSON that PostgreSQL builds
+(schema/compiled.py). The next request for the same text coerces its variables with
+graphql-core, calls the resolvers' own functions (schema/queries.py) and writes the response
+from the rows' JSON, with no parse, validation, resolver call or value completion.
+
+Only what is known to come out byte for byte as the generic path sends it is planned: queries
+without directives, whose root fields are `workflowRun` and `workflowRuns` (with `nodes`,
+`edges { cursor node }`, `pageInfo` and `totalCount`) and `__typename`. Anything else, and any
+request that fails on the way (a variable of the wrong type, a forbidden workspace, a bad
+cursor, the database down), goes to the generic path, which gives its errors; reads have no
+side effects, so running a failed request again costs only time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    parse,
+)
+from graphql.execution.values import get_argument_values, get_variable_values
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types.arguments import StrawberryArgument, convert_arguments
+
+from db.runjson import RunJsonRow
+from schema.compiled import (
+    Fragments,
+    NotCompiled,
+    collect_fields,
+    compile_connection,
+    compile_run,
+    selection_key,
+)
+from schema.context import Context
+from schema.errors import QueryTooComplex
+from schema.pagination import Page
+from schema.queries import find_run, list_runs_page
+
+_PAGE_INFO = frozenset({"hasNextPage", "hasPreviousPage", "startCursor", "endCursor", "__typename"})
+
+
+class Declined(Exception):
+    """This request is left to the generic path."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Leaf:
+    """A field of the connection (or of its pageInfo or edges) with no selection of its own."""
+
+    key: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Runs:
+    """`nodes` (or an edge's `node`): runs as the JSON compiled for these field nodes."""
+
+    key: str
+    selection: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class _Object:
+    """`pageInfo` or `edges`: an object (one per run, for edges) of leaves and runs."""
+
+    key: str
+    name: str
+    fields: tuple[_Leaf | _Runs, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Root:
+    key: str
+    name: str
+    nodes: tuple[FieldNode, ...]
+    definition: GraphQLField | None
+    arguments: Sequence[StrawberryArgument]
+    # workflowRun: the selection key of the run's JSON; workflowRuns: the connection's fields.
+    selection: frozenset[int] | None = None
+    connection: tuple[_Leaf | _Runs | _Object, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One planned operation: its variables and root fields."""
+
+    operation: OperationDefinitionNode
+    fragments: Fragments
+    roots: tuple[_Root, ...]
+
+
+class Plans:
+    """Plans by query text and operation name, learnt from the generic path's successes."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        arguments: dict[str, Sequence[StrawberryArgument]],
+        config: StrawberryConfig,
+        scalar_registry: Any,
+        *,
+        max_tokens: int,
+        size: int = 256,
+    ) -> None:
+        self.schema = schema
+        self.arguments = arguments
+        self.config = config
+        self.scalar_registry = scalar_registry
+        self.max_tokens = max_tokens
+        self.size = size
+        # None: the document was looked at and cannot be planned.
+        self._plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
+        # Requests answered by a plan (for tests and metrics).
+        self.answered = 0
+
+    def get(self, query: str, operation_name: str | None) -> Plan | None:
+        key = (query, operation_name)
+        plan = self._plans.get(key)
+        if plan is not None:
+            self._plans.move_to_end(key)
+        return plan
+
+    def learn(self, query: str, operation_name: str | None) -> None:
+        """Plan `query`, which the generic path has just answered without an error."""
+        key = (query, operation_name)
+        if key in self._plans:
+            return
+        try:
+            plan: Plan | None = self._plan(query, operation_name)
+        except (NotCompiled, GraphQLError):
+            plan = None
+        self._plans[key] = plan
+        if len(self._plans) > self.size:
+            self._plans.popitem(last=False)
+
+    def _plan(self, query: str, operation_name: str | None) -> Plan:
+        document = parse(query, no_location=True, max_tokens=self.max_tokens)
+        operations = [
+            d
+            for d in document.definitions
+            if isinstance(d, OperationDefinitionNode)
+            and (operation_name is None or (d.name is not None and d.name.value == operation_name))
+        ]
+        if len(operations) != 1:
+            raise NotCompiled
+        operation = operations[0]
+        if operation.operation is not OperationType.QUERY or operation.directives:
+            raise NotCompiled
+        if any(v.directives for v in operation.variable_definitions or ()):
+            raise NotCompiled
+        fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        query_type = self.schema.query_type
+        assert query_type is not None
+        roots = []
+        for key, same in collect_fields([operation.selection_set], fragments, "Query").items():
+            name = same[0].name.value
+            nodes = tuple(same)
+            if name == "__typename":
+                roots.append(_Root(key, name, nodes, None, ()))
+            elif name in ("workflowRun", "workflowRuns"):
+                one = name == "workflowRun"
+                if (compile_run if one else compile_connection)(nodes, fragments) is None:
+                    raise NotCompiled
+                roots.append(
+                    _Root(
+                        key,
+                        name,
+                        nodes,
+                        query_type.fields[name],
+                        self.arguments[name],
+                        selection=selection_key(nodes) if one else None,
+                        connection=() if one else _connection(nodes, fragments),
+                    )
+                )
+            else:
+                raise NotCompiled
+        return Plan(operation, fragments, tuple(roots))
+
+    async def execute(
+        self, plan: Plan, context: Context, variables: dict[str, Any] | None, deadline_s: float
+    ) -> dict[str, Any]:
+        """The response's `data`, or Declined (the generic path answers) or QueryTooComplex
+        (the execution deadline passed, as the generic path would say)."""
+        if not context.compiled_selections:
+            raise Declined
+        coerced = get_variable_values(
+            self.schema, plan.operation.variable_definitions or (), variables or {}, max_errors=1
+        )
+        if isinstance(coerced, list):
+            raise Declined
+        timeout = asyncio.timeout(deadline_s)
+        try:
+            async with timeout:
+                data = {}
+                for root in plan.roots:
+                    data[root.key] = await self._root(plan, root, context, coerced)
+        except TimeoutError:
+            if not timeout.expired():
+                raise Declined from None
+            raise QueryTooComplex(
+                f"The operation took longer than {round(deadline_s * 1000)} ms."
+            ) from None
+        except Exception as exc:
+            raise Declined from exc
+        self.answered += 1
+        return data
+
+    async def _root(self, plan: Plan, root: _Root, context: Context, variables: Any) -> Any:
+        if root.definition is None:
+            return "Query"
+        raw = get_argument_values(root.definition, root.nodes[0], variables)
+        kwargs = convert_arguments(
+            raw, list(root.arguments), scalar_registry=self.scalar_registry, config=self.config
+        )
+        if root.selection is not None:
+            run = await find_run(context, kwargs["id"], root.nodes, plan.fragments)
+            if run is None:
+                return None
+            if not isinstance(run, RunJsonRow):
+                raise Declined
+            return orjson.Fragment(str(run.json[root.selection]))
+        page = await list_runs_page(context, root.nodes, plan.fragments, **kwargs)
+        return await _connection_value(root.connection, page)
+
+
+def _connection(
+    nodes: Sequence[FieldNode], fragments: Fragments
+) -> tuple[_Leaf | _Runs | _Object, ...]:
+    out: list[_Leaf | _Runs | _Object] = []
+    selection_sets = [n.selection_set for n in nodes]
+    for key, same in collect_fields(selection_sets, fragments, "WorkflowRunConnection").items():
+        name = same[0].name.value
+        if name in ("totalCount", "__typename"):
+            out.append(_Leaf(key, name))
+        elif name == "nodes":
+            out.append(_Runs(key, selection_key(same)))
+        elif name == "pageInfo":
+            info = collect_fields([n.selection_set for n in same], fragments, "PageInfo")
+            if any(s[0].name.value not in _PAGE_INFO or s[0].arguments for s in info.values()):
+                raise NotCompiled
+            fields = tuple(_Leaf(k, s[0].name.value) for k, s in info.items())
+            out.append(_Object(key, name, fields))
+        elif name == "edges":
+            edge = collect_fields([n.selection_set for n in same], fragments, "WorkflowRunEdge")
+            edge_fields: list[_Leaf | _Runs] = []
+            for inner_key, inner in edge.items():
+                inner_name = inner[0].name.value
+                if inner_name == "node":
+                    edge_fields.append(_Runs(inner_key, selection_key(inner)))
+                else:
+                    edge_fields.append(_Leaf(inner_key, inner_name))
+            out.append(_Object(key, name, tuple(edge_fields)))
+        else:
+            raise NotCompiled
+        if any(n.arguments for n in same):
+            raise NotCompiled
+    return tuple(out)
+
+
+def _rows(page: Page) -> list[RunJsonRow]:
+    rows = page.runs
+    if not all(isinstance(row, RunJsonRow) for row in rows):
+        raise Declined
+    return rows  # type: ignore[return-value]
+
+
+async def _connection_value(fields: Sequence[_Leaf | _Runs | _Object], page: Page) -> Any:
+    value: dict[str, Any] = {}
+    for field in fields:
+        if isinstance(field, _Runs):
+            rows = _rows(page)
+            value[field.key] = orjson.Fragment(
+                "[" + ",".join([str(row.json[field.selection]) for row in rows]) + "]"
+            )
+        elif isinstance(field, _Leaf):
+            value[field.key] = (
+                "WorkflowRunConnection" if field.name == "__typename" else await page.total()
+            )
+        elif field.name == "pageInfo":
+            value[field.key] = {
+                f.key: await _page_info(f.name, page) for f in field.fields if isinstance(f, _Leaf)
+            }
+        else:
+            value[field.key] = [_edge(field.fields, page, row) for row in _rows(page)]
+    return value
+
+
+async def _page_info(name: str, page: Page) -> Any:
+    runs = page.runs
+    if name == "hasNextPage":
+        return await page.has_next()
+    if name == "hasPreviousPage":
+        return await page.has_previous()
+    if name == "startCursor":
+        return page.cursor(runs[0]) if runs else None
+    if name == "endCursor":
+        return page.cursor(runs[-1]) if runs else None
+    return "PageInfo"
+
+
+def _edge(fields: Sequence[_Leaf | _Runs], page: Page, row: RunJsonRow) -> dict[str, Any]:
+    edge: dict[str, Any] = {}
+    for field in fields:
+        if isinstance(field, _Runs):
+            edge[field.key] = orjson.Fragment(str(row.json[field.selection]))
+        elif field.name == "cursor":
+            edge[field.key] = page.cursor(row)  # type: ignore[arg-type]
+        else:
+            edge[field.key] = "WorkflowRunEdge"
+    return edge
