@@ -33,6 +33,7 @@ from bench.stats import median
 from db.pool import connect
 from db.records import RUN_COLUMNS, RunOrder, RunStatus
 from db.runs import Keyset, RunFilter, list_runs_sql
+from db.tenancy import workspaces_setting
 
 TITLE = "listquery: list page database time, page 1 to page 2,000"
 WORKSPACE = "ws_bench"
@@ -320,7 +321,7 @@ async def _as_service(conn: asyncpg.Connection, *, owner: bool) -> str:
     await conn.execute(f"SET ROLE {APP_ROLE}")
     await conn.execute(
         "SELECT set_config('workflow_runs.workspaces', $1, false)",
-        orjson.dumps([WORKSPACE]).decode(),
+        workspaces_setting([WORKSPACE]),
     )
     return APP_ROLE
 

@@ -25,7 +25,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-import orjson
 
 APP_ROLE = "workflow_runs_app"
 
@@ -54,6 +53,18 @@ SELECT set_config('role', 'workflow_runs_app', true),
 _scoped_to: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
+def workspaces_setting(workspaces: Iterable[str]) -> str:
+    """The value of `workflow_runs.workspaces`: a PostgreSQL array literal (migration 0004).
+
+    Every element is quoted, with `"` and `\\` escaped: any name reads back as itself.
+    """
+    quoted = (
+        '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        for name in sorted(set(workspaces))
+    )
+    return "{" + ",".join(quoted) + "}"
+
+
 async def take_app_role(conn: asyncpg.Connection) -> None:
     """Pool `init` hook in SESSION mode: the connection becomes the app role for good."""
     await conn.execute(f"SET ROLE {APP_ROLE}")
@@ -73,7 +84,7 @@ async def scoped(
     `isolation` asks for a transaction of that level (e.g. "repeatable_read"); otherwise
     statements run in autocommit, except in TRANSACTION mode.
     """
-    wanted = orjson.dumps(sorted(set(workspaces))).decode()
+    wanted = workspaces_setting(workspaces)
     async with pool.acquire() as conn:
         if mode is Tenancy.TRANSACTION:
             async with conn.transaction(isolation=isolation):

@@ -125,7 +125,9 @@ Compiled = list[tuple[SelectionKey, RunJson]]
 # an entry keeps its nodes, so that a reused id never matches another document's nodes.
 _CACHE: OrderedDict[tuple[str, tuple[int, ...]], tuple[tuple[FieldNode, ...], Compiled | None]]
 _CACHE = OrderedDict()
-_CACHE_SIZE = 1024
+# Each document twice (its parsed copy in Strawberry's parser cache, and its plan's), up to 30
+# aliased root fields each.
+_CACHE_SIZE = 16384
 
 
 def _memoized(kind: str, nodes: Sequence[FieldNode], fragments: Fragments, make: Any) -> Any:

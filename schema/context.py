@@ -93,6 +93,9 @@ class Context:
     min_lsn: int | None = None
     wrote: bool = False
     commit_lsn: int | None = None
+    # When the operation must end (event loop time), if a plan set it before giving the
+    # request to the generic path (schema/plans.py); ExecutionDeadline takes it from here.
+    deadline: float | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

@@ -14,7 +14,8 @@ from schema.errors import QueryTooComplex
 class ExecutionDeadline(SchemaExtension):
     """Cancels an operation whose execution outlasts `seconds` (QUERY_TOO_COMPLEX).
 
-    It wraps the execution of queries and mutations; subscriptions are left alone.
+    It wraps the execution of queries and mutations; subscriptions are left alone. A planned
+    query that the generic path runs after all (schema/plans.py) keeps the plan's deadline.
     """
 
     def __init__(self, seconds: float) -> None:
@@ -26,7 +27,13 @@ class ExecutionDeadline(SchemaExtension):
             # storm it may queue for long, and failing it would only make clients retry.
             yield
             return
-        deadline = asyncio.timeout(self.seconds)
+        context = self.execution_context.context
+        when = getattr(context, "deadline", None)
+        if when is not None:
+            context.deadline = None  # one operation's: a socket's context outlives it
+            deadline = asyncio.timeout_at(when)
+        else:
+            deadline = asyncio.timeout(self.seconds)
         try:
             async with deadline:
                 yield

@@ -13,14 +13,20 @@ without directives, whose root fields are `workflowRun` and `workflowRuns` (with
 `edges { cursor node }`, `pageInfo` and `totalCount`) and `__typename`. Anything else, and any
 request that fails on the way (a variable of the wrong type, a forbidden workspace, a bad
 cursor, the database down), goes to the generic path, which gives its errors; reads have no
-side effects, so running a failed request again costs only time.
+side effects, so running a failed request again costs only time, within the same deadline.
+
+Schema extensions do not run for a planned request. Those of this schema are accounted for:
+the limits and the budget held when the generic path answered the document, the deadline is
+applied here, metrics are told through `RunsSchema.observe_planned`, and a query has no commit
+position. A new extension must be too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +36,7 @@ from graphql import (
     FragmentDefinitionNode,
     GraphQLError,
     GraphQLField,
+    GraphQLInt,
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
@@ -52,6 +59,8 @@ from schema.context import Context
 from schema.errors import QueryTooComplex
 from schema.pagination import Page
 from schema.queries import find_run, list_runs_page
+
+log = logging.getLogger(__name__)
 
 _PAGE_INFO = frozenset({"hasNextPage", "hasPreviousPage", "startCursor", "endCursor", "__typename"})
 
@@ -127,8 +136,9 @@ class Plans:
         self.size = size
         # None: the document was looked at and cannot be planned.
         self._plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
-        # Requests answered by a plan (for tests and metrics).
+        # Requests answered by a plan, and left to the generic path after all (metrics).
         self.answered = 0
+        self.declined = 0
 
     def get(self, query: str, operation_name: str | None) -> Plan | None:
         key = (query, operation_name)
@@ -199,30 +209,42 @@ class Plans:
         self, plan: Plan, context: Context, variables: dict[str, Any] | None, deadline_s: float
     ) -> dict[str, Any]:
         """The response's `data`, or Declined (the generic path answers) or QueryTooComplex
-        (the execution deadline passed, as the generic path would say)."""
+        (the execution deadline passed, as the generic path would say).
+
+        The deadline is the context's: a declined request's generic run gets what is left.
+        """
         if not context.compiled_selections:
             raise Declined
-        coerced = get_variable_values(
-            self.schema, plan.operation.variable_definitions or (), variables or {}, max_errors=1
-        )
-        if isinstance(coerced, list):
-            raise Declined
-        timeout = asyncio.timeout(deadline_s)
+        # The generic path takes over what is left of this (see ExecutionDeadline).
+        context.deadline = asyncio.get_running_loop().time() + deadline_s
+        timeout = asyncio.timeout_at(context.deadline)
         try:
             async with timeout:
-                data = {}
-                for root in plan.roots:
-                    data[root.key] = await self._root(plan, root, context, coerced)
-        except TimeoutError:
+                coerced = get_variable_values(
+                    self.schema, plan.operation.variable_definitions or (), variables or {}
+                )
+                if isinstance(coerced, list):
+                    raise Declined
+                values = await _concurrently(
+                    [self._root(plan, root, context, coerced) for root in plan.roots]
+                )
+        except TimeoutError as exc:
             if not timeout.expired():
-                raise Declined from None
+                raise self._declined(context, exc) from exc
+            context.deadline = None
             raise QueryTooComplex(
                 f"The operation took longer than {round(deadline_s * 1000)} ms."
             ) from None
         except Exception as exc:
-            raise Declined from exc
+            raise self._declined(context, exc) from exc
+        context.deadline = None
         self.answered += 1
-        return data
+        return {root.key: value for root, value in zip(plan.roots, values, strict=True)}
+
+    def _declined(self, context: Context, exc: Exception) -> Declined:
+        self.declined += 1
+        log.debug("plan declined (request %s): %r", context.request_id, exc)
+        return Declined()
 
     async def _root(self, plan: Plan, root: _Root, context: Context, variables: Any) -> Any:
         if root.definition is None:
@@ -284,7 +306,9 @@ def _rows(page: Page) -> list[RunJsonRow]:
 
 
 async def _connection_value(fields: Sequence[_Leaf | _Runs | _Object], page: Page) -> Any:
+    # Counts and neighbours are read concurrently, as graphql-core completes fields.
     value: dict[str, Any] = {}
+    pending: list[tuple[dict[str, Any], str, Coroutine[Any, Any, Any]]] = []
     for field in fields:
         if isinstance(field, _Runs):
             rows = _rows(page)
@@ -292,16 +316,40 @@ async def _connection_value(fields: Sequence[_Leaf | _Runs | _Object], page: Pag
                 "[" + ",".join([str(row.json[field.selection]) for row in rows]) + "]"
             )
         elif isinstance(field, _Leaf):
-            value[field.key] = (
-                "WorkflowRunConnection" if field.name == "__typename" else await page.total()
-            )
+            if field.name == "__typename":
+                value[field.key] = "WorkflowRunConnection"
+            else:
+                value[field.key] = None
+                pending.append((value, field.key, _total(page)))
         elif field.name == "pageInfo":
-            value[field.key] = {
-                f.key: await _page_info(f.name, page) for f in field.fields if isinstance(f, _Leaf)
-            }
+            info: dict[str, Any] = {}
+            for f in field.fields:
+                if isinstance(f, _Leaf):
+                    info[f.key] = None
+                    pending.append((info, f.key, _page_info(f.name, page)))
+            value[field.key] = info
         else:
             value[field.key] = [_edge(field.fields, page, row) for row in _rows(page)]
+    results = await _concurrently([coroutine for _, _, coroutine in pending])
+    for (target, key, _), result in zip(pending, results, strict=True):
+        target[key] = result
     return value
+
+
+async def _total(page: Page) -> int:
+    # An Int: a count past 2^31 - 1 fails (and the generic path reports it), as it would there.
+    return int(GraphQLInt.serialize(await page.total()))
+
+
+async def _concurrently(coroutines: Sequence[Coroutine[Any, Any, Any]]) -> list[Any]:
+    """Results in order; tasks only when there is more than one to wait for."""
+    if len(coroutines) == 1:
+        return [await coroutines[0]]
+    if not coroutines:
+        return []
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(coroutine) for coroutine in coroutines]
+    return [task.result() for task in tasks]
 
 
 async def _page_info(name: str, page: Page) -> Any:

@@ -119,6 +119,18 @@ class _RuntimeCollector(Collector):
             "Statements the pool has sent to PostgreSQL.",
             runtime.queries,
         )
+        plans = runtime.schema.plans
+        if plans is not None:
+            yield _counter(
+                "workflow_runs_graphql_planned",
+                "Queries answered by their plan, without graphql-core's executor.",
+                plans.answered,
+            )
+            yield _counter(
+                "workflow_runs_graphql_plan_fallbacks",
+                "Planned queries that failed on the way and were run again by the generic path.",
+                plans.declined,
+            )
         pool = runtime.pool
         if pool is not None:
             yield _gauge("workflow_runs_db_pool_size", "Connections in the pool.", pool.get_size())

@@ -284,15 +284,21 @@ async def test_planned_operations_are_counted_in_metrics(
     assert line.endswith(" 3.0"), line
 
 
+async def _planned_page(planned: Side) -> dict[str, Any]:
+    """Variables of a page request whose document is now planned (and answered once so)."""
+    variables = {"ws": "ws-a", "first": 5}
+    for _ in range(2):
+        assert "errors" not in (await planned.post(PAGE, variables)).json()
+    assert planned.answered == 1
+    return variables
+
+
 async def test_a_planned_operation_past_the_execution_deadline_says_so_as_the_generic_path(
     settings: Settings, database_url: str
 ) -> None:
     limits = replace(settings.limits, execution_timeout_ms=300)
     async with serving_both(replace(settings, limits=limits)) as (planned, generic):
-        variables = {"ws": "ws-a", "first": 5}
-        for _ in range(2):
-            assert "errors" not in (await planned.post(PAGE, variables)).json()
-        assert planned.answered == 1
+        variables = await _planned_page(planned)
         async with runs_locked(database_url):
             got = await planned.post(PAGE, variables)
             expected = await generic.post(PAGE, variables)
@@ -304,3 +310,50 @@ async def test_a_planned_operation_past_the_execution_deadline_says_so_as_the_ge
         # Once the table is free the plan answers again.
         assert "errors" not in (await planned.post(PAGE, variables)).json()
         assert planned.answered == 2
+
+
+async def test_a_plan_that_gives_up_leaves_the_generic_path_only_what_is_left_of_the_deadline(
+    settings: Settings, database_url: str
+) -> None:
+    # The statement timeout (200 ms) fails the plan; the generic path, run after it, must
+    # end within the same 300 ms deadline rather than start a fresh one.
+    limits = replace(settings.limits, execution_timeout_ms=300, statement_timeout_ms=200)
+    async with serving_both(replace(settings, limits=limits)) as (planned, generic):
+        variables = await _planned_page(planned)
+        async with runs_locked(database_url):
+            got = (await planned.post(PAGE, variables)).json()
+            alone = (await generic.post(PAGE, variables)).json()
+        plans = planned.app.state.runtime.schema.plans
+        assert plans.declined == 1
+        assert got["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+        assert "took longer than 300 ms" in got["errors"][0]["message"]
+        # Alone, the generic path meets the statement timeout first.
+        assert alone["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+        assert "database allows" in alone["errors"][0]["message"]
+        metrics = (await planned.http.get(planned.url.replace("/graphql", "/metrics"))).text
+        assert "workflow_runs_graphql_planned_total 1.0" in metrics
+        assert "workflow_runs_graphql_plan_fallbacks_total 1.0" in metrics
+
+
+async def test_several_roots_with_counts_and_neighbours_match_the_generic_path(
+    sides: tuple[Side, Side, list[dict[str, Any]]],
+) -> None:
+    planned, generic, seeded = sides
+    document = f"""query Several($ws: ID!, $id: ID!, $after: String) {{
+      a: workflowRuns(workspaceId: $ws, first: 3, after: $after) {{
+        totalCount pageInfo {{ hasNextPage hasPreviousPage endCursor }} nodes {{ id }}
+      }}
+      b: workflowRuns(workspaceId: "ws-b", last: 2) {{
+        pageInfo {{ hasPreviousPage hasNextPage }} totalCount
+      }}
+      run: workflowRun(id: $id) {{ {RUN_FIELDS} }}
+      again: workflowRun(id: $id) {{ id }}
+      __typename
+    }}"""
+    after = None
+    for run in seeded[:4]:
+        variables = {"ws": "ws-a", "id": run["id"], "after": after}
+        got = await planned.post(document, variables)
+        _same(got, await generic.post(document, variables))
+        after = got.json()["data"]["a"]["pageInfo"]["endCursor"]
+    assert planned.answered == 3

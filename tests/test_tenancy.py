@@ -120,3 +120,46 @@ async def test_transaction_scoped_settings_end_with_their_transaction(pool: asyn
         assert await conn.fetchval("SELECT current_user") != APP_ROLE
         setting = await conn.fetchval("SELECT current_setting('workflow_runs.workspaces', true)")
         assert setting in (None, "")
+
+
+ODD_NAMES = ['ws "quoted"', "back\\slash", "comma,brace{}", "space and NULL", "NULL", "", "é 中"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_any_workspace_name_scopes_exactly_that_workspace(
+    pool: asyncpg.Pool, app_pool: asyncpg.Pool, mode: Tenancy
+) -> None:
+    async with pool.acquire() as conn:
+        for name in [*ODD_NAMES, "ws-a"]:
+            await create_run(conn, NewRun(name, "wf", RunTrigger.USER), user_id="u")
+    source = _pool_for(mode, pool, app_pool)
+    for name in ODD_NAMES:
+        async with scoped(source, [name], mode=mode) as conn:
+            seen = [
+                r["workspace_id"]
+                for r in await conn.fetch("SELECT workspace_id FROM workflow_runs")
+            ]
+        assert seen == [name]
+    async with scoped(source, ODD_NAMES, mode=mode) as conn:
+        seen = [
+            r["workspace_id"] for r in await conn.fetch("SELECT workspace_id FROM workflow_runs")
+        ]
+    assert sorted(seen) == sorted(ODD_NAMES)
+
+
+@pytest.mark.usefixtures("two_tenants")
+async def test_a_process_of_an_earlier_version_scoping_with_json_still_sees_its_workspaces(
+    pool: asyncpg.Pool,
+) -> None:
+    # Before migration 0004 the setting held a JSON array; during a rolling deploy, processes
+    # of the earlier version still write one.
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "SELECT set_config('role', $1, true), set_config('workflow_runs.workspaces', $2, true)",
+            APP_ROLE,
+            '["ws-a", "ws-c"]',
+        )
+        seen = {
+            r["workspace_id"] for r in await conn.fetch("SELECT workspace_id FROM workflow_runs")
+        }
+    assert seen == {"ws-a", "ws-c"}
