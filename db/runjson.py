@@ -9,7 +9,8 @@ digits, stored JSON as the database wrote it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -18,6 +19,10 @@ import orjson
 from db.records import RUN_COLUMNS
 
 Kind = Literal["text", "enum", "timestamp", "bigint", "json"]
+
+# What may go into a literal: JSON punctuation around GraphQL names (no quote nor backslash
+# of SQL's).
+_SAFE_LITERAL = re.compile(r'[{}",:_0-9A-Za-z]*')
 
 # One JSON value of each kind, for a column reference `{c}`; NULL becomes null.
 _VALUE: dict[Kind, str] = {
@@ -54,6 +59,8 @@ class RunJson:
     """The fields of a run to put in its JSON object, in order."""
 
     fields: tuple[JsonField, ...]
+    # Its SQL expression by row alias, made once (see json_expression).
+    sql: dict[str, str] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,24 +86,58 @@ class Params:
         return f"${len(self.values)}"
 
 
-def json_expression(spec: RunJson, alias: str, params: Params) -> str:
+def json_expression(spec: RunJson, alias: str) -> str:
     """A SQL expression giving the JSON text of `spec` for the run row `alias`."""
-    parts = []
-    for field in spec.fields:
-        # The key travels as a parameter: `"key":`, already JSON-escaped.
-        key = params.add(orjson.dumps(field.key).decode() + ":")
-        if field.constant is not None:
-            value = f"{params.add(field.constant)}::text"
-        elif field.parent is not None:
+    cached = spec.sql.get(alias)
+    if cached is None:
+        cached = spec.sql[alias] = _concatenation(_pieces(spec, alias))
+    return cached
+
+
+def _pieces(spec: RunJson, alias: str) -> list[tuple[bool, str]]:
+    # (is it a literal, its text): `{"key":` and `,"key":` are literals, values are SQL.
+    pieces: list[tuple[bool, str]] = []
+    for index, item in enumerate(spec.fields):
+        pieces.append((True, ("{" if index == 0 else ",") + orjson.dumps(item.key).decode() + ":"))
+        if item.constant is not None:
+            pieces.append((True, item.constant))
+        elif item.parent is not None:
             parent = f"{alias}_p"
-            value = (
-                f"coalesce((SELECT {json_expression(field.parent, parent, params)} "
-                f"FROM workflow_runs {parent} "
-                f"WHERE {parent}.workspace_id = {alias}.workspace_id "
-                f"AND {parent}.id = {alias}.parent_run_id), 'null')"
+            pieces.append(
+                (
+                    False,
+                    f"coalesce((SELECT {json_expression(item.parent, parent)} "
+                    f"FROM workflow_runs {parent} "
+                    f"WHERE {parent}.workspace_id = {alias}.workspace_id "
+                    f"AND {parent}.id = {alias}.parent_run_id), 'null')",
+                )
             )
         else:
-            assert field.column is not None
-            value = _VALUE[field.kind].format(c=f"{alias}.{field.column}")
-        parts.append(f"{key}::text || {value}")
-    return "'{' || " + " || ',' || ".join(parts) + " || '}'"
+            assert item.column is not None
+            pieces.append((False, _VALUE[item.kind].format(c=f"{alias}.{item.column}")))
+    pieces.append((True, "}" if spec.fields else "{}"))
+    return pieces
+
+
+def _concatenation(pieces: list[tuple[bool, str]]) -> str:
+    # Adjacent literals merged: each `||` is a function call per row in PostgreSQL.
+    parts: list[str] = []
+    literal = ""
+    for is_literal, text in pieces:
+        if is_literal:
+            literal += text
+            continue
+        if literal:
+            parts.append(_literal(literal))
+            literal = ""
+        parts.append(text)
+    if literal:
+        parts.append(_literal(literal))
+    return " || ".join(parts)
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal of `text`: keys are GraphQL names, constants JSON of such names."""
+    if not _SAFE_LITERAL.fullmatch(text):
+        raise ValueError(f"not a key or constant of a run's JSON: {text!r}")
+    return "'" + text + "'::text"

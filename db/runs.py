@@ -170,14 +170,12 @@ async def list_runs(
     return runs, len(rows) > limit
 
 
-def _as_json(
-    sql: str, params: Params, order: RunOrder, descending: bool, selections: Sequence[RunJson]
-) -> str:
+def _as_json(sql: str, order: RunOrder, descending: bool, selections: Sequence[RunJson]) -> str:
     # The page as it is, then, for its rows only, the JSON of each selection.
     direction = "DESC" if descending else "ASC"
     key = order.column
     texts = "".join(
-        f", {json_expression(spec, 'page', params)} AS json_{index}"
+        f", {json_expression(spec, 'page')} AS json_{index}"
         for index, spec in enumerate(selections)
     )
     return (
@@ -215,10 +213,9 @@ async def list_runs_json(
     sql, values = list_runs_sql(
         workspace_id, flt, order, limit=limit + 1, after=after, before=before, backward=backward
     )
-    params = Params(values)
     descending = order.descending != backward
-    sql = _as_json(sql, params, order, descending, [spec for _, spec in selections])
-    rows = await conn.fetch(sql, *params.values)
+    sql = _as_json(sql, order, descending, [spec for _, spec in selections])
+    rows = await conn.fetch(sql, *values)
     keys = [key for key, _ in selections]
     page = [_json_row(r, keys) for r in rows[:limit]]
     if backward:
@@ -234,16 +231,15 @@ async def get_run_json(
     selections: Sequence[tuple[object, RunJson]],
 ) -> RunJsonRow | None:
     """`get_run`, with the run as the JSON text of each selection."""
-    params = Params([list(workspaces), run_id])
     texts = "".join(
-        f", {json_expression(spec, 'r', params)} AS json_{index}"
+        f", {json_expression(spec, 'r')} AS json_{index}"
         for index, (_, spec) in enumerate(selections)
     )
     sql = (
         f"SELECT r.id, r.workspace_id, r.created_at, r.updated_at{texts} FROM workflow_runs r "
         "WHERE r.workspace_id = ANY($1::text[]) AND r.id = $2"
     )
-    row = await conn.fetchrow(sql, *params.values)
+    row = await conn.fetchrow(sql, list(workspaces), run_id)
     return None if row is None else _json_row(row, [key for key, _ in selections])
 
 
