@@ -33,7 +33,6 @@ from bench.stats import median
 from db.pool import connect
 from db.records import RUN_COLUMNS, RunOrder, RunStatus
 from db.runs import Keyset, RunFilter, list_runs_sql
-from db.tenancy import workspaces_setting
 
 TITLE = "listquery: list page database time, page 1 to page 2,000"
 WORKSPACE = "ws_bench"
@@ -319,10 +318,13 @@ async def _as_service(conn: asyncpg.Connection, *, owner: bool) -> str:
         return "owner"
     # The service sets these per transaction (db.tenancy); per session is the same to plans.
     await conn.execute(f"SET ROLE {APP_ROLE}")
-    await conn.execute(
-        "SELECT set_config('workflow_runs.workspaces', $1, false)",
-        workspaces_setting([WORKSPACE]),
-    )
+    try:
+        from db.tenancy import workspaces_setting
+    except ImportError:  # --ref of a version before migration 0004, which read JSON
+        setting = orjson.dumps([WORKSPACE]).decode()
+    else:
+        setting = workspaces_setting([WORKSPACE])
+    await conn.execute("SELECT set_config('workflow_runs.workspaces', $1, false)", setting)
     return APP_ROLE
 
 
