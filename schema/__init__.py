@@ -157,13 +157,12 @@ def build_schema(
     *,
     introspection: bool = True,
     extensions: Sequence[type[SchemaExtension]] = (),
-    planned: bool = True,
 ) -> RunsSchema:
     """The schema, with the query limits applied.
 
     Without introspection (for a production API whose schema is not public), `__schema` and
-    `__type` are refused and error messages suggest no field names. `planned`: answer the
-    queries it can from plans (schema/plans.py) once the generic path has answered them.
+    `__type` are refused and error messages suggest no field names. Queries the generic path
+    has answered are planned (schema/plans.py).
     """
     limits = limits or Limits()
     rules: list[type[ASTValidationRule]] = [
@@ -194,17 +193,16 @@ def build_schema(
     )
     schema.hide_suggestions = not introspection
     schema.execution_timeout_s = limits.execution_timeout_ms / 1000
-    if planned:
-        query_type = schema.get_type_by_name("Query")
-        assert isinstance(query_type, StrawberryObjectDefinition)
-        root_fields = query_type.fields
-        schema.plans = Plans(
-            schema._schema,
-            {f.graphql_name or to_camel_case(f.python_name): f.arguments for f in root_fields},
-            schema.config,
-            schema.schema_converter.scalar_registry,
-            max_tokens=limits.max_tokens,
-        )
+    query_type = schema.get_type_by_name("Query")
+    assert isinstance(query_type, StrawberryObjectDefinition)
+    root_fields = query_type.fields
+    schema.plans = Plans(
+        schema._schema,
+        {f.graphql_name or to_camel_case(f.python_name): f.arguments for f in root_fields},
+        schema.config,
+        schema.schema_converter.scalar_registry,
+        max_tokens=limits.max_tokens,
+    )
     return schema
 
 

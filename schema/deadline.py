@@ -11,6 +11,11 @@ from strawberry.types.graphql import OperationType
 from schema.errors import QueryTooComplex
 
 
+def overran(seconds: float) -> QueryTooComplex:
+    """The error of an operation cut off after `seconds`."""
+    return QueryTooComplex(f"The operation took longer than {round(seconds * 1000)} ms.")
+
+
 class ExecutionDeadline(SchemaExtension):
     """Cancels an operation whose execution outlasts `seconds` (QUERY_TOO_COMPLEX).
 
@@ -40,6 +45,4 @@ class ExecutionDeadline(SchemaExtension):
         except TimeoutError:
             if not deadline.expired():
                 raise  # someone else's timeout (say, waiting for a connection)
-            raise QueryTooComplex(
-                f"The operation took longer than {round(self.seconds * 1000)} ms."
-            ) from None
+            raise overran(self.seconds) from None

@@ -58,6 +58,12 @@ class Page:
     has_previous: Callable[[], Awaitable[bool]]
     total: Callable[[], Awaitable[int]]
 
+    def start_cursor(self) -> str | None:
+        return self.cursor(self.runs[0]) if self.runs else None
+
+    def end_cursor(self) -> str | None:
+        return self.cursor(self.runs[-1]) if self.runs else None
+
 
 def _keyset(order: RunOrder, run: Run) -> Keyset:
     return Keyset(getattr(run, order.column), run.id)

@@ -56,7 +56,7 @@ from schema.compiled import (
     selection_key,
 )
 from schema.context import Context
-from schema.errors import QueryTooComplex
+from schema.deadline import overran
 from schema.pagination import Page
 from schema.queries import find_run, list_runs_page
 
@@ -232,9 +232,7 @@ class Plans:
             if not timeout.expired():
                 raise self._declined(context, exc) from exc
             context.deadline = None
-            raise QueryTooComplex(
-                f"The operation took longer than {round(deadline_s * 1000)} ms."
-            ) from None
+            raise overran(deadline_s) from None
         except Exception as exc:
             raise self._declined(context, exc) from exc
         context.deadline = None
@@ -353,15 +351,14 @@ async def _concurrently(coroutines: Sequence[Coroutine[Any, Any, Any]]) -> list[
 
 
 async def _page_info(name: str, page: Page) -> Any:
-    runs = page.runs
     if name == "hasNextPage":
         return await page.has_next()
     if name == "hasPreviousPage":
         return await page.has_previous()
     if name == "startCursor":
-        return page.cursor(runs[0]) if runs else None
+        return page.start_cursor()
     if name == "endCursor":
-        return page.cursor(runs[-1]) if runs else None
+        return page.end_cursor()
     return "PageInfo"
 
 

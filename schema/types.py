@@ -156,11 +156,11 @@ class PageInfo:
 
     @strawberry.field
     def start_cursor(self) -> str | None:
-        return self.page.cursor(self.page.runs[0]) if self.page.runs else None
+        return self.page.start_cursor()
 
     @strawberry.field
     def end_cursor(self) -> str | None:
-        return self.page.cursor(self.page.runs[-1]) if self.page.runs else None
+        return self.page.end_cursor()
 
 
 @strawberry.type

@@ -11,6 +11,7 @@ import pytest
 
 from db.lifecycle import NewRun, Transition, create_run, transition_run
 from db.records import RunTrigger
+from db.runjson import JsonField, RunJson, json_expression
 from server.app import create_app
 from server.config import Settings
 from tests.support import GraphQLClient, running, token
@@ -150,3 +151,14 @@ async def test_a_page_of_runs_with_their_parents_costs_one_statement(
     data = await compiled.data(query)
     assert runtime.queries - before == 1
     assert any(n["parent"] for n in data["workflowRuns"]["nodes"])
+
+
+def test_a_key_that_is_not_a_graphql_name_never_reaches_the_sql_text() -> None:
+    # Keys are written into the statement as literals; GraphQL names cannot hold a quote, and
+    # anything else is refused rather than quoted.
+    for key in ("it's", "back\\slash", "new\nline"):
+        with pytest.raises(ValueError, match="not a key"):
+            json_expression(RunJson((JsonField(key, column="id"),)), "r")
+    assert json_expression(RunJson((JsonField("ok_1", column="id"),)), "r").startswith(
+        "'{\"ok_1\":'::text || "
+    )
