@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 READ = "runs:read"
 WRITE = "runs:write"
+# A connection is scoped to its viewer's whole grant up to this many workspaces: each statement
+# reads the setting, whose cost grows with its length (db/tenancy.py).
+WHOLE_GRANT_MAX = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +114,7 @@ class Context:
         Reads go to a healthy replica when there are replicas, unless this request has written
         (it then reads its own writes on the primary) or names a position no replica reached.
         """
-        workspaces = list(workspaces)
+        workspaces = self._scope(workspaces)
         mode = self.tenancy
         timeout = self.limits.statement_timeout_ms
         replica = None
@@ -143,6 +146,26 @@ class Context:
                 raise
         else:
             await scope.__aexit__(None, None, None)
+
+    def _scope(self, workspaces: Iterable[str]) -> Collection[str]:
+        """What the connection for work on `workspaces` sees: the viewer's whole grant when it
+        covers them (and is not huge), else `workspaces`.
+
+        Row-level security then still confines every statement to what the token may read,
+        and a pooled connection keeps its scope from one request of the same viewer to the
+        next, whichever of its workspaces each names: in steady state, no statement is spent
+        on scoping (db/tenancy.py). Scoped per workspace, a dashboard paging through several
+        workspaces paid a `set_config` round trip on most requests.
+        """
+        wanted = list(workspaces)
+        viewer = self.viewer
+        if (
+            viewer is not None
+            and len(viewer.workspaces) <= WHOLE_GRANT_MAX
+            and viewer.workspaces.issuperset(wanted)
+        ):
+            return viewer.workspaces
+        return wanted
 
     def authorize(self, scope: str, workspace_id: str | None = None) -> Viewer:
         """The caller, if its token has `scope` (and `workspace_id`, when given)."""

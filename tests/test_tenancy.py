@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import asyncpg
 import pytest
@@ -11,6 +12,9 @@ from db.lifecycle import NewRun, create_run
 from db.pool import create_pool
 from db.records import RunTrigger
 from db.tenancy import APP_ROLE, Tenancy, scoped
+from server.app import create_app
+from server.config import Settings
+from tests.support import GraphQLClient, running, token
 
 MODES = [Tenancy.SESSION, Tenancy.TRANSACTION]
 
@@ -103,6 +107,42 @@ async def test_a_reused_connection_is_rescoped_when_its_workspaces_change(
             pids.add(conn.get_server_pid())
             assert await conn.fetchval("SELECT count(*) FROM workflow_runs") == expected
     assert len(pids) == 1  # one pooled connection, scoped four times
+
+
+_LIST = "query List($ws: ID!) { workflowRuns(workspaceId: $ws) { nodes { workspaceId } } }"
+
+
+@pytest.mark.usefixtures("two_tenants")
+async def test_a_viewer_paging_through_its_workspaces_is_scoped_once_and_sees_only_its_grant(
+    settings: Settings,
+) -> None:
+    # One pooled connection, so that every request below shares it.
+    app = create_app(replace(settings, pool_min_size=1, pool_max_size=1))
+    runtime = app.state.runtime
+    async with running(app) as server:
+        both = GraphQLClient(server, token(["ws-a", "ws-b"]))
+        only_b = GraphQLClient(server, token(["ws-b"], user="user-2"))
+        try:
+
+            async def listed(client: GraphQLClient, workspace: str) -> list[str]:
+                data = await client.data(_LIST, {"ws": workspace})
+                return [node["workspaceId"] for node in data["workflowRuns"]["nodes"]]
+
+            assert await listed(both, "ws-a") == ["ws-a", "ws-a"]
+            before = runtime.queries
+            for workspace, expected in (("ws-b", ["ws-b"]), ("ws-a", ["ws-a", "ws-a"])) * 2:
+                assert await listed(both, workspace) == expected
+            if not settings.pgbouncer:
+                # Scoped to the token's two workspaces at the first request: one statement each.
+                assert runtime.queries - before == 4
+            # Another viewer's request rescopes the connection to that viewer's grant alone.
+            assert await listed(only_b, "ws-b") == ["ws-b"]
+            denied = await only_b.execute(_LIST, {"ws": "ws-a"})
+            assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+            assert await listed(both, "ws-a") == ["ws-a", "ws-a"]
+        finally:
+            await both.aclose()
+            await only_b.aclose()
 
 
 @pytest.mark.usefixtures("two_tenants")
