@@ -43,6 +43,7 @@ from graphql import (
     parse,
 )
 from graphql.execution.values import get_argument_values, get_variable_values
+from strawberry.scalars import ID
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.arguments import StrawberryArgument, convert_arguments
 
@@ -104,6 +105,9 @@ class _Root:
     # workflowRun: the selection key of the run's JSON; workflowRuns: the connection's fields.
     selection: frozenset[int] | None = None
     connection: tuple[_Leaf | _Runs | _Object, ...] = ()
+    # Whether graphql-core's argument values need Strawberry's conversion (inputs, enums,
+    # renamed arguments); strings and IDs under their own names come out as they went in.
+    convert: bool = True
 
 
 @dataclass(frozen=True)
@@ -190,15 +194,18 @@ class Plans:
                 one = name == "workflowRun"
                 if (compile_run if one else compile_connection)(nodes, fragments) is None:
                     raise NotCompiled
+                definition = query_type.fields[name]
+                arguments = self.arguments[name]
                 roots.append(
                     _Root(
                         key,
                         name,
                         nodes,
-                        query_type.fields[name],
-                        self.arguments[name],
+                        definition,
+                        arguments,
                         selection=selection_key(nodes) if one else None,
                         connection=() if one else _connection(nodes, fragments),
+                        convert=not _plain(definition, arguments),
                     )
                 )
             else:
@@ -247,10 +254,14 @@ class Plans:
     async def _root(self, plan: Plan, root: _Root, context: Context, variables: Any) -> Any:
         if root.definition is None:
             return "Query"
-        raw = get_argument_values(root.definition, root.nodes[0], variables)
-        kwargs = convert_arguments(
-            raw, list(root.arguments), scalar_registry=self.scalar_registry, config=self.config
-        )
+        kwargs = get_argument_values(root.definition, root.nodes[0], variables)
+        if root.convert:
+            kwargs = convert_arguments(
+                kwargs,
+                list(root.arguments),
+                scalar_registry=self.scalar_registry,
+                config=self.config,
+            )
         if root.selection is not None:
             run = await find_run(context, kwargs["id"], root.nodes, plan.fragments)
             if run is None:
@@ -260,6 +271,13 @@ class Plans:
             return orjson.Fragment(str(run.json[root.selection]))
         page = await list_runs_page(context, root.nodes, plan.fragments, **kwargs)
         return await _connection_value(root.connection, page)
+
+
+def _plain(definition: GraphQLField, arguments: Sequence[StrawberryArgument]) -> bool:
+    """Whether every argument is a string or an ID whose Python name is its GraphQL name."""
+    return set(definition.args) == {a.python_name for a in arguments} and all(
+        a.type is ID or a.type is str for a in arguments
+    )
 
 
 def _connection(

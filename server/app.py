@@ -28,7 +28,7 @@ from server.auth import TokenVerifier, load_or_create_secret
 from server.config import Settings
 from server.http import GraphQLHTTP
 from server.metrics import CONTENT_TYPE, Metrics
-from server.middleware import BodyLimit, RequestId, SocketRoute
+from server.middleware import Front
 from server.runtime import Runtime
 from server.view import GraphQLView
 
@@ -163,7 +163,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/dashboard", lambda request: pages.dashboard(request, settings.dev_token)),
             Mount("/static", StaticFiles(directory=pages.STATIC), name="static"),
             Route("/readyz", readyz),
-            # Every method reaches the handler, which answers 405 itself with an Allow header.
+            # Front (below) serves /graphql before routing; the route stays for the router's
+            # redirect of /graphql/. Every method reaches the handler, which answers 405 itself
+            # with an Allow header.
             Route(
                 "/graphql",
                 graphql_http.handle,
@@ -171,10 +173,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ),
         ],
         middleware=[
-            Middleware(RequestId),
-            # The WebSocket side of /graphql: straight to the view, past the layers below.
-            Middleware(SocketRoute, path="/graphql", socket_app=view),
-            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+            Middleware(
+                Front,
+                path="/graphql",
+                http_handler=graphql_http.handle,
+                socket_app=view,
+                max_bytes=settings.max_body_bytes,
+            ),
         ],
         lifespan=lifespan,
     )

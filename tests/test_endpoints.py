@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 
 from tests.support import GraphQLClient
@@ -60,6 +62,38 @@ async def test_every_response_carries_a_request_id(client: GraphQLClient) -> Non
         headers={**client.headers(client.token), "X-Request-ID": "abc-123"},
     )
     assert echoed.headers["x-request-id"] == "abc-123"
+
+
+async def test_other_endpoints_carry_a_request_id_too(client: GraphQLClient) -> None:
+    response = await client.http.get(f"{client.base_url}/healthz", headers={"X-Request-ID": "h-1"})
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] == "h-1"
+    generated = await client.http.get(f"{client.base_url}/healthz")
+    assert len(generated.headers["x-request-id"]) == 32
+
+
+async def test_a_chunked_body_is_counted_as_it_arrives(client: GraphQLClient) -> None:
+    # No Content-Length: the limit is applied to the bytes as they come.
+    async def chunks(body: bytes) -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 64 * 1024):
+            yield body[start : start + 64 * 1024]
+
+    headers = {
+        **client.headers(client.token),
+        "Content-Type": "application/json",
+        "X-Request-ID": "chunky",
+    }
+    small = b'{"query": "{ __typename }"}'
+    answered = await client.http.post(client.url, content=chunks(small), headers=headers)
+    assert answered.status_code == 200
+    assert answered.json() == {"data": {"__typename": "Query"}}
+    big = b'{"query": "{ __typename }", "pad": "' + b"x" * (1024 * 1024) + b'"}'
+    refused = await client.http.post(client.url, content=chunks(big), headers=headers)
+    assert refused.status_code == 413
+    assert refused.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert refused.headers["x-request-id"] == "chunky"
+    # The server goes on serving.
+    assert (await client.data("{ __typename }")) == {"__typename": "Query"}
 
 
 async def test_a_body_over_the_limit_is_refused_with_413(client: GraphQLClient) -> None:
