@@ -119,11 +119,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # seconds with 10,000 sockets open) scan only what requests and sockets create.
         gc.collect()
         gc.freeze()
-        # Fewer, not shorter, collections: with thousands of sockets open, each full collection
-        # walks every socket's objects and stops the loop for a second or more. The defaults
-        # (700, 10, 10) ran one every few hundred milliseconds while events went out to 10,000
-        # subscribers; cyclic garbage now waits longer (bounded by the larger thresholds).
-        gc.set_threshold(50_000, 20, 100)
+        # Rare full collections, short young ones. With thousands of sockets open, each full
+        # collection walks every socket's objects and stops the loop for a second or more:
+        # the defaults (700, 10, 10) ran one every few hundred milliseconds while events went
+        # out to 10,000 subscribers, so full collections wait for 2,000 x 50 x 1,000 tracked
+        # allocations. The young generation stays small: at 50,000 each collection of it
+        # stopped the loop for 15-30 ms, and lookups by id at half load had a p99 of 26-31 ms
+        # instead of 3.2-3.5 ms (docs/benchmarks.md).
+        gc.set_threshold(2_000, 50, 1_000)
         try:
             yield
         finally:
