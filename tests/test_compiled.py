@@ -162,3 +162,33 @@ def test_a_key_that_is_not_a_graphql_name_never_reaches_the_sql_text() -> None:
     assert json_expression(RunJson((JsonField("ok_1", column="id"),)), "r").startswith(
         "'{\"ok_1\":'::text || "
     )
+
+
+def _subplans(node: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [node] if node.get("Parent Relationship") == "SubPlan" else []
+    for child in node.get("Plans", ()):
+        found += _subplans(child)
+    return found
+
+
+async def test_a_parent_lookup_needs_the_row_so_no_covering_index_answers_it(
+    pool: asyncpg.Pool,
+) -> None:
+    # Under row-level security the planner underestimates a scan of a whole workspace in an
+    # index that covers `parent { id status }` (workspace_id, status, ..., id), and with one
+    # large workspace it chose that index-only scan over the primary key: 2 ms a parent
+    # instead of 4 us (db/runjson.py). The lookup keeps a condition on `mode`, which no
+    # secondary index holds; PostgreSQL 17 and later dropped the first such condition
+    # (`mode IS NOT NULL`, on a NOT NULL column) from the plan. This checks the plan.
+    parent = RunJson((JsonField("id", column="id"), JsonField("status", "status", "enum")))
+    spec = RunJson((JsonField("id", column="id"), JsonField("parent", parent=parent)))
+    sql = (
+        f"SELECT {json_expression(spec, 'page')} FROM workflow_runs page "
+        "WHERE page.workspace_id = $1"
+    )
+    async with pool.acquire() as conn:
+        [explained] = await conn.fetchval(f"EXPLAIN (FORMAT JSON, VERBOSE) {sql}", "ws-a")
+    [lookup] = _subplans(explained["Plan"])
+    assert lookup["Node Type"] != "Index Only Scan"
+    conditions = " ".join(str(lookup.get(k, "")) for k in ("Index Cond", "Filter"))
+    assert "mode" in conditions, lookup
