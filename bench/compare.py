@@ -532,7 +532,7 @@ async def run_suite(args: argparse.Namespace, result: SuiteResult, config: Confi
             _throughput_tables(result, targets, cells)
             ours = next((t for t in targets if t.name == "ours"), None)
             if ours is not None and config.half_load_s:
-                await _half_load(result, ours, config, rng, cells)
+                await _half_load(result, ours, config, rng, cells, dsn)
             if ours is not None and scale:
                 _scaling(
                     result,
@@ -594,27 +594,75 @@ def _throughput_tables(
     result.tables.append(ratios)
 
 
+# Autovacuum workers of the bench's database busy now, and tables vacuumed or analysed by
+# them since $1: PostgreSQL is not pinned, and a worker on the servers' core shows in latency.
+_AUTOVACUUM_RUNNING = """
+SELECT coalesce(string_agg(DISTINCT c.relname || ' (' || p.phase || ')', ', '), '')
+  FROM pg_stat_progress_vacuum p JOIN pg_class c ON c.oid = p.relid
+ WHERE p.datname = current_database()
+"""
+_AUTOVACUUM_SINCE = """
+SELECT coalesce(string_agg(relname || CASE WHEN last_autovacuum > $1 THEN ' (vacuum)'
+                                           ELSE ' (analyze)' END, ', ' ORDER BY relname), '')
+  FROM pg_stat_user_tables WHERE last_autovacuum > $1 OR last_autoanalyze > $1
+"""
+
+
+async def _autovacuum(conn: asyncpg.Connection, since: datetime) -> str:
+    """What autovacuum did in the bench's database since `since`, or was doing at the end."""
+    done = await conn.fetchval(_AUTOVACUUM_SINCE, since)
+    running = await conn.fetchval(_AUTOVACUUM_RUNNING)
+    parts = [f"done: {done}" if done else "", f"running: {running}" if running else ""]
+    return "; ".join(p for p in parts if p) or "-"
+
+
 async def _half_load(
     result: SuiteResult,
     ours: Target,
     config: Config,
     rng: random.Random,
     cells: dict[tuple[str, str], Cell],
+    dsn: str,
 ) -> None:
     table = Table(
         "ours at half its maximum throughput (open loop: each request timed from when it was due)",
-        ["operation", "max req/s", "rate", "answered", "failed", "p50 ms", "p99 ms"],
+        [
+            "operation",
+            "max req/s",
+            "rate",
+            "answered",
+            "failed",
+            "p50 ms",
+            "p99 ms",
+            "autovacuum meanwhile",
+        ],
     )
-    for op in ("page", "by_id", "parents"):
-        cell = cells.get((op, "ours"))
-        if cell is None:
-            continue
-        rate = cell.rps() / 2
-        requests = ours.requests(op, params_for(op, config, rng))
-        res = await open_loop(ours.url, requests, rate=rate, duration_s=config.half_load_s)
-        table.add(
-            op, _rps(cell.rps()), _rps(rate), res.answered, res.bad, _ms(res.p50_s), _ms(res.p99_s)
-        )
+    conn = await asyncpg.connect(dsn)
+    try:
+        for op in ("page", "by_id", "parents"):
+            cell = cells.get((op, "ours"))
+            if cell is None:
+                continue
+            rate = cell.rps() / 2
+            requests = ours.requests(op, params_for(op, config, rng))
+            began = await conn.fetchval("SELECT now()")
+            running = await conn.fetchval(_AUTOVACUUM_RUNNING)
+            res = await open_loop(ours.url, requests, rate=rate, duration_s=config.half_load_s)
+            vacuum = await _autovacuum(conn, began)
+            if running:
+                vacuum = f"at start: {running}; {vacuum}"
+            table.add(
+                op,
+                _rps(cell.rps()),
+                _rps(rate),
+                res.answered,
+                res.bad,
+                _ms(res.p50_s),
+                _ms(res.p99_s),
+                vacuum,
+            )
+    finally:
+        await conn.close()
     result.tables.append(table)
 
 
