@@ -594,16 +594,18 @@ def _throughput_tables(
     result.tables.append(ratios)
 
 
-# Autovacuum workers of the bench's database busy now, and tables vacuumed or analysed by
-# them since $1: PostgreSQL is not pinned, and a worker on the servers' core shows in latency.
+# Vacuums of the bench's database in progress now (autovacuum's or not; an analyze in
+# progress does not show), and tables autovacuum vacuumed or analysed since $1: PostgreSQL is
+# not pinned, and a worker on the servers' core shows in latency.
 _AUTOVACUUM_RUNNING = """
 SELECT coalesce(string_agg(DISTINCT c.relname || ' (' || p.phase || ')', ', '), '')
   FROM pg_stat_progress_vacuum p JOIN pg_class c ON c.oid = p.relid
  WHERE p.datname = current_database()
 """
 _AUTOVACUUM_SINCE = """
-SELECT coalesce(string_agg(relname || CASE WHEN last_autovacuum > $1 THEN ' (vacuum)'
-                                           ELSE ' (analyze)' END, ', ' ORDER BY relname), '')
+SELECT coalesce(string_agg(relname || ' (' || concat_ws(' + ',
+           CASE WHEN last_autovacuum > $1 THEN 'vacuum' END,
+           CASE WHEN last_autoanalyze > $1 THEN 'analyze' END) || ')', ', ' ORDER BY relname), '')
   FROM pg_stat_user_tables WHERE last_autovacuum > $1 OR last_autoanalyze > $1
 """
 

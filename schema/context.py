@@ -148,19 +148,21 @@ class Context:
             await scope.__aexit__(None, None, None)
 
     def _scope(self, workspaces: Iterable[str]) -> Collection[str]:
-        """What the connection for work on `workspaces` sees: the viewer's whole grant when it
-        covers them (and is not huge), else `workspaces`.
+        """What the connection for work on `workspaces` sees: in SESSION mode, the viewer's
+        whole grant when it covers them (and is not huge); else `workspaces`.
 
         Row-level security then still confines every statement to what the token may read,
         and a pooled connection keeps its scope from one request of the same viewer to the
         next, whichever of its workspaces each names: in steady state, no statement is spent
         on scoping (db/tenancy.py). Scoped per workspace, a dashboard paging through several
-        workspaces paid a `set_config` round trip on most requests.
+        workspaces paid a `set_config` round trip on most requests. In TRANSACTION mode every
+        unit of work sends its setting anyway: it names only the workspaces of the work.
         """
         wanted = list(workspaces)
         viewer = self.viewer
         if (
-            viewer is not None
+            self.tenancy is Tenancy.SESSION
+            and viewer is not None
             and len(viewer.workspaces) <= WHOLE_GRANT_MAX
             and viewer.workspaces.issuperset(wanted)
         ):

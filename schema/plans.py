@@ -205,12 +205,23 @@ class Plans:
                         arguments,
                         selection=selection_key(nodes) if one else None,
                         connection=() if one else _connection(nodes, fragments),
-                        convert=not _plain(definition, arguments),
+                        convert=not self._plain(definition, arguments),
                     )
                 )
             else:
                 raise NotCompiled
         return Plan(operation, fragments, tuple(roots))
+
+    def _plain(self, definition: GraphQLField, arguments: Sequence[StrawberryArgument]) -> bool:
+        """Whether every argument is a string or an ID whose GraphQL name is its Python name
+        (as Strawberry's own conversion names them)."""
+        names = self.config.name_converter
+        return len(definition.args) == len(arguments) and all(
+            (a.type is ID or a.type is str)
+            and names.from_argument(a) == a.python_name
+            and a.python_name in definition.args
+            for a in arguments
+        )
 
     async def execute(
         self, plan: Plan, context: Context, variables: dict[str, Any] | None, deadline_s: float
@@ -271,13 +282,6 @@ class Plans:
             return orjson.Fragment(str(run.json[root.selection]))
         page = await list_runs_page(context, root.nodes, plan.fragments, **kwargs)
         return await _connection_value(root.connection, page)
-
-
-def _plain(definition: GraphQLField, arguments: Sequence[StrawberryArgument]) -> bool:
-    """Whether every argument is a string or an ID whose Python name is its GraphQL name."""
-    return set(definition.args) == {a.python_name for a in arguments} and all(
-        a.type is ID or a.type is str for a in arguments
-    )
 
 
 def _connection(

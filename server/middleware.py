@@ -58,11 +58,14 @@ class Front:
             return
         given = b""
         declared = None
+        chunked = False
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 given = value
             elif name == b"content-length":
                 declared = value
+            elif name == b"transfer-encoding":
+                chunked = True
         text = given.decode("latin-1")
         # 128 random bits, as uuid4().hex spells them, at a fifth of its cost.
         request_id = text if _REQUEST_ID.match(text) else os.urandom(16).hex()
@@ -72,23 +75,26 @@ class Front:
         if kind == "websocket":
             await (self.socket_app if ours else self.app)(scope, receive, send)
             return
-        if declared is not None and declared.isdigit():
-            if int(declared) > self.max_bytes:
-                await self._refuse(send, request_id)
-                return
-            # The HTTP parser frames the body by its declared length: it cannot be longer.
-        else:
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(send, request_id)
+            return
+        if chunked or declared is None or not declared.isdigit():
+            # Counted as it arrives. A declared length alone frames the body (the HTTP parser
+            # reads no more); with Transfer-Encoding too, some servers (h11) read it chunked.
             receive = _Counted(receive, self.max_bytes)
+        sending = _WithId(send, request_id)
         try:
             if ours:
                 response = await self.http_handler(Request(scope, receive))
                 response.raw_headers.append((b"x-request-id", request_id.encode()))
                 await response(scope, receive, send)
             else:
-                await self.app(scope, receive, _WithId(send, request_id))
+                await self.app(scope, receive, sending)
         except _TooLarge:
-            # Raised while reading the body: nothing has been sent yet.
-            await self._refuse(send, request_id)
+            # Raised while reading the body: the handler reads it before answering, but a
+            # streamed response (static files) may read while it sends.
+            if not sending.started:
+                await self._refuse(send, request_id)
 
     async def _refuse(self, send: Send, request_id: str) -> None:
         body = error_body(f"Request body is larger than {self.max_bytes} bytes.", "BAD_USER_INPUT")
@@ -139,9 +145,11 @@ class _WithId:
     def __init__(self, send: Send, request_id: str) -> None:
         self.send = send
         self.request_id = request_id
+        self.started = False
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
+            self.started = True
             headers = [*message.get("headers", ()), (b"x-request-id", self.request_id.encode())]
             message = {**message, "headers": headers}
         await self.send(message)

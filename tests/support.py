@@ -64,12 +64,14 @@ class _QuietServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def running(app: ASGIApp) -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on a free port; yields its base URL."""
+async def running(app: ASGIApp, *, http: str = "auto") -> AsyncIterator[str]:
+    """Serve `app` with uvicorn on a free port (with the `http` implementation uvicorn is
+    given, e.g. "h11"); yields its base URL."""
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
         port=0,
+        http=http,
         log_level="warning",
         lifespan="on",
         ws=WS_PROTOCOL,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import httpx
+from starlette.applications import Starlette
 
-from tests.support import GraphQLClient
+from tests.support import GraphQLClient, running, token
 
 
 async def test_healthz_answers_without_a_token(server: str) -> None:
@@ -94,6 +98,37 @@ async def test_a_chunked_body_is_counted_as_it_arrives(client: GraphQLClient) ->
     assert refused.headers["x-request-id"] == "chunky"
     # The server goes on serving.
     assert (await client.data("{ __typename }")) == {"__typename": "Query"}
+
+
+async def test_a_chunked_body_declaring_a_small_length_too_is_still_counted(
+    app: Starlette,
+) -> None:
+    # h11 (`uvicorn --http h11`) reads a body with both headers as chunked, whatever
+    # Content-Length says; the limit must not trust the declared length then.
+    async with running(app, http="h11") as server:
+        parts = urlsplit(server)
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        head = (
+            "POST /graphql HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {token()}\r\nX-Request-ID: te-cl\r\n"
+            "Transfer-Encoding: chunked\r\nContent-Length: 10\r\n\r\n"
+        )
+        chunk = b"x" * (64 * 1024)
+        with contextlib.suppress(ConnectionError):
+            writer.write(head.encode())
+            for _ in range(20):  # 1.25 MiB, over the 1 MiB limit
+                writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                await writer.drain()
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+        response = await asyncio.wait_for(reader.read(65536), timeout=10)
+        writer.close()
+        status_line, _, rest = response.partition(b"\r\n")
+        assert status_line.startswith(b"HTTP/1.1 413 "), response[:200]
+        assert b"x-request-id: te-cl" in rest.lower()
+        async with httpx.AsyncClient() as http:
+            still = await http.get(f"{server}/healthz")
+        assert still.status_code == 200
 
 
 async def test_a_body_over_the_limit_is_refused_with_413(client: GraphQLClient) -> None:
