@@ -82,18 +82,20 @@ class Front:
             # Counted as it arrives. A declared length alone frames the body (the HTTP parser
             # reads no more); with Transfer-Encoding too, some servers (h11) read it chunked.
             receive = _Counted(receive, self.max_bytes)
-        sending = _WithId(send, request_id)
+        sending = None
         try:
             if ours:
+                # The handler reads the whole body before it answers.
                 response = await self.http_handler(Request(scope, receive))
                 response.raw_headers.append((b"x-request-id", request_id.encode()))
                 await response(scope, receive, send)
             else:
+                sending = _WithId(send, request_id)
                 await self.app(scope, receive, sending)
         except _TooLarge:
-            # Raised while reading the body: the handler reads it before answering, but a
-            # streamed response (static files) may read while it sends.
-            if not sending.started:
+            # A streamed response (static files) may read the body while it sends: then
+            # nothing more can be said.
+            if sending is None or not sending.started:
                 await self._refuse(send, request_id)
 
     async def _refuse(self, send: Send, request_id: str) -> None:
@@ -123,7 +125,8 @@ class _TooLarge(Exception):
 
 
 class _Counted:
-    """`receive` for a body of undeclared length: raises _TooLarge past `max_bytes`."""
+    """`receive` for a body that its Content-Length alone does not frame: raises _TooLarge
+    past `max_bytes`."""
 
     def __init__(self, receive: Receive, max_bytes: int) -> None:
         self.receive = receive

@@ -124,6 +124,13 @@ async def test_a_viewer_paging_through_its_workspaces_is_scoped_once_and_sees_on
         only_b = GraphQLClient(server, token(["ws-b"], user="user-2"))
         try:
 
+            async def scope_of_the_connection() -> str:
+                async with runtime.pool.acquire() as conn:
+                    setting: str = await conn.fetchval(
+                        "SELECT current_setting('workflow_runs.workspaces')"
+                    )
+                return setting
+
             async def listed(client: GraphQLClient, workspace: str) -> list[str]:
                 data = await client.data(_LIST, {"ws": workspace})
                 return [node["workspaceId"] for node in data["workflowRuns"]["nodes"]]
@@ -135,8 +142,11 @@ async def test_a_viewer_paging_through_its_workspaces_is_scoped_once_and_sees_on
             if not settings.pgbouncer:
                 # Scoped to the token's two workspaces at the first request: one statement each.
                 assert runtime.queries - before == 4
+                assert await scope_of_the_connection() == '{"ws-a","ws-b"}'
             # Another viewer's request rescopes the connection to that viewer's grant alone.
             assert await listed(only_b, "ws-b") == ["ws-b"]
+            if not settings.pgbouncer:
+                assert await scope_of_the_connection() == '{"ws-b"}'
             denied = await only_b.execute(_LIST, {"ws": "ws-a"})
             assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
             assert await listed(both, "ws-a") == ["ws-a", "ws-a"]
