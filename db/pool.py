@@ -46,6 +46,53 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+class Pool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg is untyped here
+    """asyncpg's pool, releasing without a new Task when the release cannot be interrupted.
+
+    asyncpg shields every release in a Task of its own, so that a cancelled caller still
+    returns its connection; that Task and the loop turn it waits for were a tenth of a lookup
+    by id's CPU (docs/benchmarks.md). A release that has nothing to wait for (no transaction
+    to roll back, no cancelled query in flight, no close due, and our reset hook, which does
+    nothing) never yields to the loop, so no cancellation can reach it: it runs in place.
+    Every other release goes through asyncpg's, shield and all.
+    """
+
+    async def release(
+        self,
+        connection: Any,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109  # asyncpg's signature
+    ) -> None:
+        """Return `connection` to the pool."""
+        if timeout is None and self._releases_at_once(connection):
+            connection._con._on_release()
+            # Runs to its end without suspending: the checks above are its only waits.
+            await connection._holder.release(None)
+            return
+        await super().release(connection, timeout=timeout)
+
+    def _releases_at_once(self, connection: Any) -> bool:
+        try:
+            holder = connection._holder
+            con = connection._con
+            return (
+                holder._pool is self
+                and con is not None
+                and self._initialized
+                and not self._closed
+                and self._reset is no_reset
+                and holder._generation == self._generation
+                and not con.is_closed()
+                and not con.is_in_transaction()
+                and con._top_xact is None
+                and not con._protocol._is_cancelling()
+                and con._protocol.queries_count < holder._max_queries
+            )
+        except AttributeError:
+            # Another asyncpg than the one this was written against: its own release is safe.
+            return False
+
+
 def server_settings(
     *,
     application_name: str = APPLICATION_NAME,
@@ -83,7 +130,7 @@ async def create_pool(
     connect_timeout: float = 5.0,
     pgbouncer: bool = False,
     app_role: bool = False,
-) -> asyncpg.Pool:
+) -> Pool:
     """Open a pool on `dsn`; connections decode JSON and run in UTC.
 
     `on_query` is called after every statement with asyncpg's LoggedQuery (for metrics).
@@ -100,10 +147,16 @@ async def create_pool(
         if on_query is not None:
             conn.add_query_logger(on_query)
 
-    pool = await asyncpg.create_pool(
+    # asyncpg.create_pool with our Pool class (it takes no class): asyncpg's defaults spelled out.
+    pool = await Pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
         init=init,
         # Our settings live in transactions (db/tenancy.py): releasing needs no reset query.
         reset=no_reset,
@@ -117,7 +170,7 @@ async def create_pool(
             generic_plans=app_role,
         ),
     )
-    assert pool is not None
+    assert isinstance(pool, Pool)
     return pool
 
 
