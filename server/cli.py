@@ -86,6 +86,7 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from server.httpprotocol import HTTP_PROTOCOL
     from server.wsprotocol import WS_PROTOCOL
 
     with database(settings) as dsn:
@@ -118,7 +119,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             loop="uvloop",
-            http="httptools",
+            http=HTTP_PROTOCOL,
             ws=WS_PROTOCOL,
             # Deflate costs CPU per message per socket, and compressed frames cannot be
             # shared between subscribers.

@@ -15,6 +15,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from server.auth import mint_token
+from server.httpprotocol import HTTP_PROTOCOL
 from server.wsprotocol import WS_PROTOCOL
 
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
@@ -64,9 +65,9 @@ class _QuietServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def running(app: ASGIApp, *, http: str = "auto") -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on a free port (with the `http` implementation uvicorn is
-    given, e.g. "h11"); yields its base URL."""
+async def running(app: ASGIApp, *, http: str = HTTP_PROTOCOL) -> AsyncIterator[str]:
+    """Serve `app` with uvicorn on a free port, as the CLI serves it (or with another `http`
+    implementation, e.g. "h11"); yields its base URL."""
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

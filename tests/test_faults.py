@@ -52,6 +52,7 @@ from db.pool import APPLICATION_NAME, connect
 from server.app import create_app
 from server.config import Settings
 from server.embedded import EmbeddedPostgres
+from server.httpprotocol import HTTP_PROTOCOL
 from server.wsprotocol import WS_PROTOCOL
 from tests.support import SECRET, on_database, running, token, wait_for
 
@@ -755,6 +756,7 @@ async def serving(app: Starlette, hung: list[str]) -> AsyncIterator[str]:
         port=0,
         log_level="warning",
         lifespan="on",
+        http=HTTP_PROTOCOL,
         ws=WS_PROTOCOL,
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=5,
