@@ -21,7 +21,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from graphql import (
@@ -45,8 +45,16 @@ from db.records import RunEvent
 
 log = logging.getLogger(__name__)
 
-# Sends one event's payload, JSON text, framed for one operation.
-PayloadSender = Callable[[str], Awaitable[None]]
+
+class PayloadSender(Protocol):
+    """Sends one event's payload, JSON text, framed for one operation."""
+
+    async def __call__(self, payload: str) -> None: ...
+
+    def now(self, payload: str) -> bool:
+        """Send at once, if nothing stands in the way (the socket open and not pushing back);
+        False: nothing was sent, call the sender instead."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -154,6 +162,8 @@ class LiveExecutor:
     _variables_used: dict[int, tuple[DocumentNode, set[str], int]] = field(default_factory=dict)
     _serial: int = 0
     executions: int = 0
+    # Payloads the fan-out sent in place, without waking their subscriber.
+    sent_in_place: int = 0
 
     def shape(self, info: Info[Any, Any], raw_variables: dict[str, Any] | None) -> Shape | None:
         """The shape of the resolving operation, or None when it cannot be shared."""
@@ -181,6 +191,9 @@ class LiveExecutor:
 
     async def deliver(self, subscriber: Subscriber, shape: Shape, send: PayloadSender) -> None:
         """Send each of the subscriber's events, executed once per shape."""
+        # While this loop waits for the next event, the fan-out sends it in place when it can:
+        # no task to wake per subscriber per event (db/fanout.py, Subscriber.offer).
+        subscriber.direct = lambda event: self._send_now(shape, event, send)
         async for event in subscriber:
             payload = self.payload(shape, event)
             if not isinstance(payload, str):
@@ -191,6 +204,18 @@ class LiveExecutor:
                 await send(payload)
             except Exception:  # the socket is gone; the transport cleans the operation up
                 return
+
+    def _send_now(self, shape: Shape, event: RunEvent, send: PayloadSender) -> bool:
+        try:
+            payload = self.payload(shape, event)
+            # An execution still in flight is awaited by the subscriber's own loop.
+            if isinstance(payload, str) and send.now(payload):
+                self.sent_in_place += 1
+                return True
+            return False
+        except Exception:
+            # The subscriber's loop meets the same failure, and reports it as usual.
+            return False
 
     def payload(self, shape: Shape, event: RunEvent) -> str | asyncio.Task[str]:
         """The encoded payload of `event` for `shape`, or the task finishing its execution."""

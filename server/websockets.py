@@ -36,6 +36,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 from schema.context import Context
 from schema.live import LIVE_OPERATION, Handoff, LiveOperation, PayloadSender
 from server.auth import AuthError
+from server.wsprotocol import SEND_TEXT_NOW
 
 if TYPE_CHECKING:
     from server.view import GraphQLView
@@ -56,15 +57,24 @@ def _init_payload(message: Any) -> dict[str, Any]:
     return payload if isinstance(payload, dict) else {}
 
 
-def _frame_sender(websocket: Any, prefix: str, operation_id: object) -> PayloadSender:
+class _FrameSender:
     """Sends a shared payload as this operation's message, framed around the payload text."""
-    head = prefix % orjson.dumps(operation_id).decode()
-    ws = websocket.ws  # Starlette's WebSocket, under Strawberry's adapter
 
-    async def send(payload: str) -> None:
-        await ws.send({"type": "websocket.send", "text": head + payload + "}"})
+    __slots__ = ("head", "send_text_now", "ws")
 
-    return send
+    def __init__(self, websocket: Any, prefix: str, operation_id: object) -> None:
+        self.head = prefix % orjson.dumps(operation_id).decode()
+        self.ws = websocket.ws  # Starlette's WebSocket, under Strawberry's adapter
+        # Ours (server/wsprotocol.py) where uvicorn serves with it; None elsewhere.
+        self.send_text_now = self.ws.scope.get("extensions", {}).get(SEND_TEXT_NOW)
+
+    async def __call__(self, payload: str) -> None:
+        await self.ws.send({"type": "websocket.send", "text": self.head + payload + "}"})
+
+    def now(self, payload: str) -> bool:
+        """Send at once if the socket takes it without waiting; False: nothing was sent."""
+        send_text_now = self.send_text_now
+        return send_text_now is not None and bool(send_text_now(self.head + payload + "}"))
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
@@ -144,7 +154,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             del self.operations[operation.id]
 
     def _frame_sender(self, prefix: str, operation_id: object) -> PayloadSender:
-        return _frame_sender(self.websocket, prefix, operation_id)
+        return _FrameSender(self.websocket, prefix, operation_id)
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
@@ -205,7 +215,7 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             LiveOperation(
                 id=str(operation_id),
                 variables=variables if isinstance(variables, dict) else None,
-                send=_frame_sender(
+                send=_FrameSender(
                     self.websocket, '{"type":"data","id":%s,"payload":', operation_id
                 ),
             )

@@ -15,6 +15,7 @@ from collections import deque
 from typing import Any, cast
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
 
 
 class _Mailbox:
@@ -83,6 +84,9 @@ class _Gate:
     def clear(self) -> None:
         self._open = False
 
+    def is_set(self) -> bool:
+        return self._open
+
     async def wait(self) -> None:
         if self._open:
             return
@@ -105,6 +109,32 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         self.queue = cast("asyncio.Queue[Any]", _Mailbox())
         self.writable = cast("asyncio.Event", _Gate(is_open=True))
 
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        # The app finds `send_text_now` in the scope (its task has not started yet).
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope["extensions"][SEND_TEXT_NOW] = self.send_text_now
+
+    def send_text_now(self, text: str) -> bool:
+        """Write a text message at once, as `send` would, if it need not wait: the socket
+        open and accepted, its buffer below the high-water mark. False: nothing written."""
+        if (
+            self.disconnected
+            or self.close_sent
+            or not self.handshake_complete
+            or self.initial_response is not None
+            or not self.writable.is_set()
+            or self.transport.is_closing()
+        ):
+            return False
+        try:
+            self.conn.send_text(text.encode())
+        except InvalidState:
+            return False
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        return True
+
     def start_keepalive(self) -> None:
         # Called once, right after the handshake's response is written (a hook here rather than
         # an override of `send`, which every message goes through). uvicorn reads the request
@@ -115,6 +145,10 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             self.request.headers.clear()
             del self.request, self.response
 
+
+# The scope extension holding a socket's `send_text_now` (for a sender that can skip the ASGI
+# `send` and its task when nothing stands in the way).
+SEND_TEXT_NOW = "workflow_runs.send_text_now"
 
 # For uvicorn's `ws` setting, wherever the service is served (the CLI, tests, benchmarks).
 WS_PROTOCOL = f"{__name__}:{LeanWebSocketProtocol.__name__}"

@@ -191,3 +191,58 @@ async def test_a_completed_shared_subscription_stops_and_its_id_can_be_used_agai
     assert received["b"] == [first["id"], second["id"], third["id"]]
     assert received["a"] == [first["id"], third["id"]]
     assert ends == []  # the server completes nothing the client completed itself
+
+
+SMALL = """
+subscription Small($ws: ID!, $status: [WorkflowRunStatus!]) {
+  workflowRunStatusChanged(workspaceId: $ws, status: $status) {
+    cursor runId previousStatus status run { id status subjectId }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["graphql-transport-ws", "graphql-ws"])
+async def test_waiting_subscribers_are_sent_each_event_in_place_in_order(
+    settings: Settings, legacy: bool
+) -> None:
+    """While a subscriber waits, the fan-out sends it the event itself (no task to wake): the
+    same bytes as per-subscriber execution, in order, and a status filter still applies."""
+    shared_app = create_app(settings)
+    generic_app = create_app(replace(settings, shared_subscriptions=False))
+    everything = {"ws": "ws-a"}
+    finished = {"ws": "ws-a", "status": ["COMPLETED"]}
+    async with running(shared_app) as shared, running(generic_app) as generic:
+        client = GraphQLClient(shared, token())
+        watchers = [RawSubscription(shared, SMALL, everything, legacy=legacy) for _ in range(3)]
+        reference = RawSubscription(generic, SMALL, everything, legacy=legacy)
+        filtered = RawSubscription(shared, SMALL, finished, legacy=legacy)
+        for s in [*watchers, reference, filtered]:
+            await s.__aenter__()
+        try:
+            await subscribers_registered(shared_app, 4)
+            await subscribers_registered(generic_app, 1)
+            start = "mutation($id: ID!) { startWorkflowRun(id: $id) { id } }"
+            complete = "mutation($id: ID!) { completeWorkflowRun(id: $id) { id } }"
+            changes = 0
+            for _ in range(3):
+                run = await create_run(client)
+                for mutation in (None, start, complete):
+                    if mutation is not None:
+                        await client.data(mutation, {"id": run["id"]})
+                    changes += 1
+                    # Each change once every watcher has the previous one: they all wait.
+                    for watcher in [*watchers, reference]:
+                        await watcher.collect(changes)
+            done = await filtered.collect(3)
+            received = [w.messages for w in watchers]
+        finally:
+            for s in [*watchers, reference, filtered]:
+                await s.__aexit__()
+        await client.aclose()
+    assert all(r == reference.messages for r in received)
+    statuses = [json.loads(m)["payload"]["data"]["workflowRunStatusChanged"] for m in done]
+    assert [s["status"] for s in statuses] == ["COMPLETED"] * 3
+    # All but each subscriber's first event at most went out in place (the first may find
+    # it still reading its backlog); the filtered one's three too.
+    assert shared_app.state.runtime.live.sent_in_place >= 3 * (changes - 1)
