@@ -52,8 +52,11 @@ class PayloadSender(Protocol):
     async def __call__(self, payload: str) -> None: ...
 
     def now(self, payload: str) -> bool:
-        """Send at once, if nothing stands in the way (the socket open and not pushing back);
-        False: nothing was sent, call the sender instead."""
+        """Send at once if nothing stands in the way; False: nothing was sent.
+
+        Nothing stands in the way when the socket is open and not pushing back; otherwise the
+        caller awaits the sender itself.
+        """
         ...
 
 

@@ -12,6 +12,7 @@ transport back.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -28,11 +29,17 @@ class _Gathering:
         self._pending: list[bytes] | None = None
 
     def write(self, data: bytes) -> None:
+        """Queue `data` behind what is pending; sent on the next turn of the loop."""
         if self._pending is None:
             self._pending = [data]
             self._loop.call_soon(self.flush)
         else:
             self._pending.append(data)
+
+    def writelines(self, chunks: Iterable[bytes]) -> None:
+        """Queue each chunk, as `write`."""
+        for chunk in chunks:
+            self.write(chunk)
 
     def flush(self) -> None:
         """Send what was written so far."""
@@ -40,7 +47,13 @@ class _Gathering:
         if pending and not self.transport.is_closing():
             self.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
+    def write_eof(self) -> None:
+        """Send what is pending, then half-close."""
+        self.flush()
+        self.transport.write_eof()
+
     def close(self) -> None:
+        """Send what is pending, then close."""
         self.flush()
         self.transport.close()
 
@@ -53,13 +66,14 @@ class GatheringHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's `httptools` protocol with one write per response."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """uvicorn's, then the gathering wrapper around the transport."""
         super().connection_made(transport)
         # Flow control (set up above) watches the transport itself.
         self.gathering = _Gathering(transport, self.loop)
         self.transport = cast("asyncio.Transport", self.gathering)
 
     def handle_websocket_upgrade(self) -> None:
-        # A socket's frames go out as they are sent: it gets the transport itself.
+        """uvicorn's, handing the socket the transport itself (frames go out as sent)."""
         self.gathering.flush()
         self.transport = self.gathering.transport
         super().handle_websocket_upgrade()

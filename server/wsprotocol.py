@@ -85,6 +85,7 @@ class _Gate:
         self._open = False
 
     def is_set(self) -> bool:
+        """Whether a write may go out now."""
         return self._open
 
     async def wait(self) -> None:
@@ -110,11 +111,19 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         self.writable = cast("asyncio.Event", _Gate(is_open=True))
 
     def handle_connect(self, event: Any) -> None:
+        """uvicorn's, then `send_text_now` put in the scope (the app's task has not started)."""
         super().handle_connect(event)
-        # The app finds `send_text_now` in the scope (its task has not started yet).
         scope = getattr(self, "scope", None)
         if scope is not None:
-            scope["extensions"][SEND_TEXT_NOW] = self.send_text_now
+            scope.setdefault("extensions", {})[SEND_TEXT_NOW] = self.send_text_now
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """uvicorn's; and the scope lets go of this protocol, which reference counting then
+        frees without waiting for the cyclic collector."""
+        super().connection_lost(exc)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope.get("extensions", {}).pop(SEND_TEXT_NOW, None)
 
     def send_text_now(self, text: str) -> bool:
         """Write a text message at once, as `send` would, if it need not wait: the socket

@@ -234,7 +234,16 @@ async def test_waiting_subscribers_are_sent_each_event_in_place_in_order(
                     # Each change once every watcher has the previous one: they all wait.
                     for watcher in [*watchers, reference]:
                         await watcher.collect(changes)
-            done = await filtered.collect(3)
+            in_place = shared_app.state.runtime.live.sent_in_place
+            # Then a burst, not waiting for anyone: several events per read of the stream.
+            burst = [await create_run(client) for _ in range(3)]
+            for mutation in (start, complete):
+                for run in burst:
+                    await client.data(mutation, {"id": run["id"]})
+            changes += 9
+            for watcher in [*watchers, reference]:
+                await watcher.collect(changes)
+            done = await filtered.collect(6)
             received = [w.messages for w in watchers]
         finally:
             for s in [*watchers, reference, filtered]:
@@ -242,7 +251,8 @@ async def test_waiting_subscribers_are_sent_each_event_in_place_in_order(
         await client.aclose()
     assert all(r == reference.messages for r in received)
     statuses = [json.loads(m)["payload"]["data"]["workflowRunStatusChanged"] for m in done]
-    assert [s["status"] for s in statuses] == ["COMPLETED"] * 3
-    # All but each subscriber's first event at most went out in place (the first may find
-    # it still reading its backlog); the filtered one's three too.
-    assert shared_app.state.runtime.live.sent_in_place >= 3 * (changes - 1)
+    assert [s["status"] for s in statuses] == ["COMPLETED"] * 6
+    # Before the burst, all but each subscriber's first event at most went out in place (the
+    # first may find it still reading its backlog): 3 x 8 for the watchers, and the filtered
+    # one's completions.
+    assert in_place >= 3 * 8
