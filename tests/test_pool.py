@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from collections.abc import AsyncIterator, Generator
 from typing import Any
 
 import asyncpg
 import pytest
 
 from db.pool import Pool, create_pool
+from tests.support import wait_for
 
 
 @pytest.fixture
@@ -24,14 +25,6 @@ async def _backend(pool: Pool) -> int:
     async with pool.acquire() as conn:
         pid: int = await conn.fetchval("SELECT pg_backend_pid()")
         return pid
-
-
-async def _until(check: Callable[[], Awaitable[bool]], what: str, within_s: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within_s
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not within {within_s} s: {what}")
-        await asyncio.sleep(0.02)
 
 
 async def test_a_plain_release_starts_no_task_and_keeps_the_connection(one: Pool) -> None:
@@ -79,7 +72,7 @@ async def test_a_query_cancelled_midway_returns_its_connection_in_working_order(
             )
             return bool(sleeping == 0)
 
-        await _until(not_sleeping, "the cancelled query ends on the server")
+        await wait_for(not_sleeping, what="the cancelled query ends on the server")
     finally:
         await watcher.close()
     assert one.get_size() == 1
